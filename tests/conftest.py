@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from fake_openrouter import FakeOpenRouter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,23 @@ def assert_no_key(*texts: str | bytes) -> None:
     for text in texts:
         needle = TEST_KEY.encode() if isinstance(text, bytes) else TEST_KEY
         assert needle not in text, "the API key leaked"
+
+
+def spawn(
+    tmp_path: Path, server: FakeOpenRouter, *args: str, stdin: str
+) -> subprocess.Popen:
+    """Start the script in the background, feeding it `stdin`."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=script_env(tmp_path, server),
+        cwd=tmp_path,
+    )
+    proc.stdin.write(stdin.encode())
+    proc.stdin.close()
+    return proc
 
 
 @pytest.fixture

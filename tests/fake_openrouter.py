@@ -15,6 +15,8 @@ import asyncio
 import collections
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CANNED_REPLY = "This is a canned reply from the loopback test server, not from a model."
@@ -53,9 +55,14 @@ class Seen:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
     def json(self) -> dict:
         return json.loads(self.body)
+
+    @property
+    def prompt(self) -> str:
+        return self.json()["messages"][-1]["content"]
 
 
 def completion(
@@ -118,6 +125,8 @@ class FakeOpenRouter:
         self.models_path = models_path
         self.queue: collections.deque = collections.deque()
         self.requests: list[Seen] = []
+        # Answers chat requests when the queue is empty, if set.
+        self.responder: Callable[[Seen], Respond | Stream | Drop] | None = None
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
@@ -192,8 +201,12 @@ class FakeOpenRouter:
         self.requests.append(request)
         if request.path.endswith("/models") and request.method == "GET":
             return await self._send_models(writer)
-        number = len(self.chat_requests)
-        spec = self.queue.popleft() if self.queue else canned_reply(request, number)
+        if self.queue:
+            spec = self.queue.popleft()
+        elif self.responder is not None:
+            spec = self.responder(request)
+        else:
+            spec = canned_reply(request, len(self.chat_requests))
         await asyncio.sleep(self.delay_s + getattr(spec, "delay_s", 0.0))
         if isinstance(spec, Drop):
             return False

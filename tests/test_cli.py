@@ -9,6 +9,7 @@ import sys
 from decimal import Decimal as D
 
 import pytest
+
 from conftest import SCRIPT, TEST_KEY
 
 QUANTUM = "Explain quantum computing in simple terms."
@@ -36,13 +37,14 @@ def test_help_documents_every_option_and_the_exit_codes():
         assert line in out
 
 
-def test_missing_key_points_to_env_example_and_sends_nothing(run, server):
+def test_missing_key_points_to_env_example_and_sends_nothing(run, server, tmp_path):
     result = run("Hi", env={"OPENROUTER_API_KEY": None})
 
     assert result.code == 2
     assert result.stderr_lines == [
-        "track_usage: error: OPENROUTER_API_KEY is not set: export it, or copy"
-        " .env.example to .env and put your key there"
+        f"track_usage: error: OPENROUTER_API_KEY is not set (no .env file in"
+        f" {tmp_path} or above): export it, or copy .env.example to .env and put"
+        " your key there"
     ]
     assert server.requests == []
     assert not result.log.exists()
@@ -104,15 +106,17 @@ def test_bad_input_exits_2_with_one_line_and_sends_nothing(
     [
         (
             ("--max-tokens", "0"),
-            "argument --max-tokens: expected a whole number above 0, got '0'",
+            "argument --max-tokens: expected a whole number from 1 to 10,000,000,"
+            " got '0'",
         ),
         (
             ("--max-tokens", "ten"),
-            "argument --max-tokens: expected a whole number above 0, got 'ten'",
+            "argument --max-tokens: expected a whole number from 1 to 10,000,000,"
+            " got 'ten'",
         ),
         (
             ("--timeout", "-1"),
-            "argument --timeout: expected a number above 0, got '-1'",
+            "argument --timeout: expected seconds above 0 and up to 86,400, got '-1'",
         ),
         (("--log-format", "xml"), "argument --log-format: invalid choice: 'xml'"),
     ],
@@ -191,6 +195,8 @@ def test_dry_run_json_gives_the_estimate_fields(run):
 
     assert json.loads(result.stdout, parse_float=D) == {
         "model": "anthropic/claude-haiku-4.5",
+        "input_line": None,
+        "input_id": None,
         "prompt_tokens_estimated": 15,
         "tokenizer": "cl100k_base",
         "tokenizer_approx": True,

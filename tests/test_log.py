@@ -7,9 +7,9 @@ import json
 from decimal import Decimal as D
 
 import pytest
-from fake_openrouter import Respond, completion
 
 import track_usage as tu
+from fake_openrouter import Respond, completion
 
 TRICKY = [
     'He said "hi", then left',
@@ -37,6 +37,8 @@ def test_csv_has_one_header_and_reads_back_tricky_prompts(run, server, tmp_path)
     assert text.count("schema_version,") == 1
     rows = list(csv.DictReader(result.log.open(newline="", encoding="utf-8")))
     assert len(rows) == len(prompts) + 1
+    # calls run in parallel and are logged as they finish: order by input line
+    rows[:-1] = sorted(rows[:-1], key=lambda row: int(row["input_line"]))
     logged = [tu.parse_csv_cell("prompt", row["prompt"]) for row in rows]
     assert logged == [*prompts, "line one\nline two"]
 
@@ -78,22 +80,53 @@ def test_csv_header_is_written_exactly_once(run, server, tmp_path, existing):
     assert [row["prompt"] for row in rows] == ["one", "two"]
 
 
-def test_csv_appends_follow_the_header_in_the_file(run, server, tmp_path):
-    (tmp_path / "usage.csv").write_text("timestamp,model,prompt,total_cost\n")
-    server.enqueue(Respond(completion("ok", usage={**usage(10, 0), "cost": 0.5})))
-    run("Hi, you", "--log-file", "usage.csv")
+def test_appends_to_an_older_csv_follow_its_header(run, server, tmp_path):
+    older = [name for name in tu.LOG_FIELDS if name not in tu.SCHEMA_ADDITIONS[2]]
+    (tmp_path / "usage.csv").write_text(",".join(older) + "\n")
+    server.enqueue(
+        Respond(completion("ok", usage={**usage(10, 0), "cost": 0.5})),
+        Respond(completion("ok", usage={**usage(10, 0), "cost": 0.25})),
+    )
+    result = run("--log-file", "usage.csv", "--concurrency", "1", stdin="Hi, you\nb")
 
-    rows = list(csv.reader((tmp_path / "usage.csv").open(newline="")))
-    assert rows[0] == ["timestamp", "model", "prompt", "total_cost"]
-    assert rows[1][1:] == ["openai/gpt-4o-mini", "Hi, you", "0.5"]
+    notes = [line for line in result.stderr_lines if "earlier version" in line]
+    assert notes == [
+        "track_usage: warning: usage.csv was started by an earlier version and has"
+        " no column for input_line, input_id, attempts, prompt_hash; those fields"
+        " are left out of it (start a new CSV file to keep them)"
+    ]
+    rows = list(csv.DictReader((tmp_path / "usage.csv").open(newline="")))
+    assert list(rows[0]) == older
+    assert [(r["prompt"], r["total_cost"]) for r in rows] == [
+        ("Hi, you", "0.5"),
+        ("b", "0.25"),
+    ]
 
 
-def test_a_csv_file_of_something_else_is_refused(run, server, tmp_path):
-    (tmp_path / "usage.csv").write_text("name,age\nann,3\n")
+@pytest.mark.parametrize(
+    "content",
+    [
+        "name,age\nann,3\n",
+        "timestamp,model,prompt,response\n2026-01-01,m,p,r\n",  # shares some names
+        "schema_version,timestamp,request_id,mo",  # a header cut short
+    ],
+)
+def test_a_csv_file_of_something_else_is_refused(run, server, tmp_path, content):
+    (tmp_path / "usage.csv").write_text(content)
     result = run("Hi", "--log-file", "usage.csv")
     assert result.code == 2
     assert "usage.csv is not a track_usage CSV log" in result.stderr
-    assert (tmp_path / "usage.csv").read_text() == "name,age\nann,3\n"
+    assert (tmp_path / "usage.csv").read_text() == content
+    assert server.requests == []
+
+
+def test_a_csv_header_with_a_byte_order_mark_is_recognised(run, server, tmp_path):
+    (tmp_path / "usage.csv").write_text("\ufeff" + ",".join(tu.LOG_FIELDS) + "\n")
+    run("Hi", "--log-file", "usage.csv")
+    rows = list(
+        csv.reader((tmp_path / "usage.csv").open(newline="", encoding="utf-8-sig"))
+    )
+    assert len(rows) == 2 and rows[1][0] == "2"
 
 
 def test_jsonl_append_after_a_cut_off_record_starts_a_new_line(run, server, tmp_path):

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal as D
 
 import pytest
+
 from conftest import TEST_KEY
 from fake_openrouter import Drop, Respond, completion
 
@@ -36,9 +37,11 @@ def test_a_call_prints_the_reply_and_logs_tokens_and_exact_cost(run, server):
     )
     [record] = result.records()
     assert record == {
-        "schema_version": 1,
+        "schema_version": 2,
         "timestamp": record["timestamp"],
         "request_id": "gen-loopback-1",
+        "input_line": None,
+        "input_id": None,
         "model": "openai/gpt-3.5-turbo",
         "model_used": "openai/gpt-3.5-turbo",
         "provider": "Loopback",
@@ -67,8 +70,11 @@ def test_a_call_prints_the_reply_and_logs_tokens_and_exact_cost(run, server):
         "total_cost": D("0.0002325"),
         "cost_source": "pricing",
         "latency_ms": record["latency_ms"],
+        "attempts": 1,
         "finish_reason": "stop",
+        "prompt_hash": record["prompt_hash"],
     }
+    assert len(record["prompt_hash"]) == 64
     assert record["timestamp"].endswith("+00:00")
     assert isinstance(record["latency_ms"], int)
     assert '"total_cost": 0.0002325,' in result.log.read_text()
@@ -188,13 +194,10 @@ def test_an_unknown_price_is_never_booked_as_zero(run, server):
     assert (
         record["pricing_cost"] is record["total_cost"] is record["cost_source"] is None
     )
-    assert (
-        result.stderr_lines[0] == "Input tokens: 10, Output tokens: 10, Cost: unknown"
-    )
-    assert result.stderr_lines[1].startswith(
-        'track_usage: warning: no price for "vendor/new-model" in '
-    )
-    assert 'add it under "models" in USD per 1K tokens' in result.stderr_lines[1]
+    warning, usage_line = result.stderr_lines
+    assert warning.startswith('track_usage: warning: no price for "vendor/new-model"')
+    assert 'add it under "models" in USD per 1K tokens' in warning
+    assert usage_line == "Input tokens: 10, Output tokens: 10, Cost: unknown"
 
 
 def test_missing_usage_falls_back_to_labelled_estimates(run, server):
@@ -375,24 +378,24 @@ def test_api_errors_get_one_line_and_an_error_record(
     run, server, status, body, message
 ):
     server.enqueue(Respond(body, status))
-    record = assert_failed_call(run(QUANTUM), message)
+    record = assert_failed_call(run(QUANTUM, "--retries", "0"), message)
     assert record["prompt"] == QUANTUM
     assert record["prompt_tokens_estimated"] == 14
 
 
 def test_a_dropped_connection_is_a_failed_call(run, server):
     server.enqueue(Drop())
-    result = run("Hi")
+    result = run("Hi", "--retries", "0")
     assert_failed_call(
         result,
-        f"could not reach {server.base_url}/chat/completions: the server closed the"
+        f"no answer from {server.base_url}/chat/completions: the server closed the"
         " connection without answering",
     )
 
 
 def test_a_timeout_is_a_failed_call(run, server):
     server.enqueue(Respond(completion("late"), delay_s=3))
-    result = run("Hi", "--timeout", "0.5")
+    result = run("Hi", "--timeout", "0.5", "--retries", "0")
     assert_failed_call(
         result,
         f"no answer from {server.base_url}/chat/completions within 0.5 s"
@@ -401,7 +404,8 @@ def test_a_timeout_is_a_failed_call(run, server):
 
 
 def test_a_refused_connection_is_a_failed_call(run):
-    result = run("Hi", env={"OPENROUTER_BASE_URL": "http://127.0.0.1:9/api/v1"})
+    refused = {"OPENROUTER_BASE_URL": "http://127.0.0.1:9/api/v1"}
+    result = run("Hi", "--retries", "0", env=refused)
     assert_failed_call(
         result,
         "could not reach http://127.0.0.1:9/api/v1/chat/completions: Connection"
@@ -411,7 +415,7 @@ def test_a_refused_connection_is_a_failed_call(run):
 
 def test_one_failure_does_not_hide_the_other_calls(run, server):
     server.enqueue(
-        Respond({"error": {"code": 500, "message": "boom"}}, 500),
+        Respond({"error": {"code": 400, "message": "bad"}}, 400),
         Respond(completion("fine", usage=usage(9, 1))),
     )
     result = run(stdin="first\nsecond\n")
@@ -419,3 +423,7 @@ def test_one_failure_does_not_hide_the_other_calls(run, server):
     assert result.code == 1
     assert result.stdout == "fine\n"
     assert [r["status"] for r in result.records()] == ["error", "ok"]
+    assert result.stderr_lines[0] == (
+        "track_usage: error: line 1: OpenRouter error 400: bad (check the model id"
+        " and the parameters)"
+    )
