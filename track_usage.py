@@ -81,6 +81,8 @@ PRICE_KEYS = ("prompt", "completion", "cached_prompt", "cache_write", "request")
 REQUIRED_PRICE_KEYS = ("prompt", "completion")
 # Suffixes that choose how OpenRouter routes a call, not what it costs.
 ROUTING_VARIANTS = ("nitro", "floor", "exacto")
+# Ids that choose a model per call: priced by the model that served.
+ROUTERS = ("openrouter/auto",)
 
 # OpenAI's chat framing: every message costs 3 tokens plus its role, and the
 # reply is primed with 3 more.
@@ -696,7 +698,7 @@ class Tokenizers:
         # tiktoken reports a failed download or a bad cache file in many ways
         # (requests errors, ValueError, OSError): each only means "no encoding".
         except Exception as exc:
-            result["error"] = f"{type(exc).__name__}: {exc}"[:200]
+            result["error"] = connection_problem(exc)
         finally:
             done.set()
 
@@ -862,7 +864,7 @@ def api_error(
     metadata = error.get("metadata") if _is_dict(error.get("metadata")) else {}
     if metadata.get("raw"):
         message += f" ({one_line(str(metadata['raw']), 200)})"
-    hint = ERROR_HINTS.get(status) or (ERROR_HINTS[500] if status >= 500 else "")
+    hint = hint_for(status)
     availability = error.get("availability")
     if not isinstance(availability, dict):
         availability = {}
@@ -904,6 +906,15 @@ def seconds_from_retry_after(value: str | None) -> float | None:
             return max(0.0, (parsedate_to_datetime(value) - utc_now()).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+def hint_for(status: int, json_expected: bool = False) -> str:
+    """What to do about an HTTP status, for the end of an error line."""
+    if status >= 500:
+        return ERROR_HINTS.get(status, ERROR_HINTS[500])
+    if json_expected:
+        return f" (is {ENV_BASE_URL} an OpenRouter-compatible API?)"
+    return ERROR_HINTS.get(status, "")
 
 
 ERROR_HINTS = {
@@ -965,8 +976,12 @@ class OpenRouterClient:
             ) from None
         except requests.RequestException as exc:
             problem = connection_problem(exc)
-            before = "could not reach" if "refused" in problem else "no answer from"
-            raise ApiError(f"{before} {url}: {problem}", retryable=True) from None
+            if "refused" in problem or "resolution" in problem:
+                problem += f" (check {ENV_BASE_URL} and the network)"
+                raise ApiError(
+                    f"could not reach {url}: {problem}", retryable=True
+                ) from None
+            raise ApiError(f"no answer from {url}: {problem}", retryable=True) from None
         finally:
             if sent is not None:
                 sent.set()
@@ -1008,7 +1023,7 @@ def read_reply(response: requests.Response) -> Reply:
     except (ValueError, RecursionError):
         raise ApiError(
             f"HTTP {status}: the response is not JSON:"
-            f" {one_line(response.text, 100)!r}",
+            f" {one_line(response.text, 100)!r}{hint_for(status, json_expected=True)}",
             status,
             retryable=status in RETRYABLE_STATUSES,
             retry_after_s=seconds_from_retry_after(response.headers.get("Retry-After")),
@@ -2623,7 +2638,12 @@ def dry_run(jobs: list[Job], settings: Settings, prices: dict[str, Price]) -> in
         price = find_price(prices, job.model)
         if price is None and job.model not in warned:
             warned.add(job.model)
-            warn(no_price_message(job.model, settings.pricing_path))
+            warn(
+                f"{job.model} picks a model per call, so its price is known only"
+                " after the call"
+                if job.model in ROUTERS
+                else no_price_message(job.model, settings.pricing_path)
+            )
         result = {
             "model": job.model,
             "input_line": job.line,
@@ -2821,7 +2841,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The main command line: prompts and the options of a run."""
     parser = ArgumentParser(
         prog="track_usage.py",
-        description="Send prompts through OpenRouter; log the tokens and cost.",
+        description="Send prompts through OpenRouter; log the tokens and cost."
+        "\n\nexamples:\n"
+        '  track_usage.py "Explain quantum computing in simple terms."\n'
+        "  track_usage.py -i prompts.txt --concurrency 8 --daily-budget 2\n"
+        '  track_usage.py "Hi" -m anthropic/claude-haiku-4.5 --dry-run --json\n'
+        "  track_usage.py -- budget          (a prompt that is a subcommand's name)",
         epilog=EXIT_CODES_HELP,
         formatter_class=HelpFormatter,
     )

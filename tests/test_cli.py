@@ -10,6 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 
+import track_usage as tu
 from conftest import SCRIPT, TEST_KEY
 
 QUANTUM = "Explain quantum computing in simple terms."
@@ -35,6 +36,19 @@ def test_help_documents_every_option_and_the_exit_codes():
     assert "exit codes:" in out
     for line in ("  0 ", "  1 ", "  2 ", "  130 "):
         assert line in out
+
+
+@pytest.mark.parametrize("subcommand", sorted(tu.SUBCOMMANDS))
+def test_every_subcommand_has_help_with_examples_and_a_readme_section(subcommand):
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), subcommand, "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "examples:" in out
+    readme = (SCRIPT.parent / "README.md").read_text()
+    assert f"python track_usage.py {subcommand}" in readme
 
 
 def test_missing_key_points_to_env_example_and_sends_nothing(run, server, tmp_path):

@@ -332,12 +332,14 @@ def assert_failed_call(result, message: str) -> dict:
         (
             500,
             "<html>Internal Server Error</html>",
-            "HTTP 500: the response is not JSON: '<html>Internal Server Error</html>'",
+            "HTTP 500: the response is not JSON: '<html>Internal Server Error</html>'"
+            " (trouble upstream; try again later)",
         ),
         (
             200,
             '{"id": "gen-1", "choices": [',
-            'HTTP 200: the response is not JSON: \'{"id": "gen-1", "choices": [\'',
+            'HTTP 200: the response is not JSON: \'{"id": "gen-1", "choices": [\''
+            " (is OPENROUTER_BASE_URL an OpenRouter-compatible API?)",
         ),
         (
             200,
@@ -409,7 +411,7 @@ def test_a_refused_connection_is_a_failed_call(run):
     assert_failed_call(
         result,
         "could not reach http://127.0.0.1:9/api/v1/chat/completions: Connection"
-        " refused",
+        " refused (check OPENROUTER_BASE_URL and the network)",
     )
 
 
