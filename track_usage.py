@@ -79,6 +79,7 @@ MAX_PRICE_DIGITS = 30
 MAX_PLAUSIBLE_TOKENS = 10**12
 PRICE_KEYS = ("prompt", "completion", "cached_prompt", "cache_write", "request")
 REQUIRED_PRICE_KEYS = ("prompt", "completion")
+TIER_KEYS = ("prompt", "completion", "cached_prompt", "cache_write")
 # Suffixes that choose how OpenRouter routes a call, not what it costs.
 ROUTING_VARIANTS = ("nitro", "floor", "exacto")
 # Ids that choose a model per call: priced by the model that served.
@@ -130,33 +131,41 @@ BUCKET_S = 900
 BUCKET_WINDOW_S = 50 * 3600
 BUDGET_POLL_S = 0.1
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Fields new in each schema version: a log written by an earlier version has
 # none of them, and readers treat them as unknown.
-SCHEMA_ADDITIONS = {2: ("input_line", "input_id", "attempts", "prompt_hash")}
-LOG_FIELDS = (
+SCHEMA_ADDITIONS = {
+    2: ("input_line", "input_id", "attempts", "prompt_hash"),
+    3: ("cache_hit", "saved_cost", "prompt_tokens_unoptimized"),
+}
+# The fields a report reads come first in every record, and the free texts
+# last, so that a report can decode the start of each line and skip the rest.
+REPORT_FIELDS = (
     "schema_version",
     "timestamp",
-    "request_id",
-    "input_line",
-    "input_id",
     "model",
     "model_used",
-    "provider",
     "status",
-    "error",
-    "system",
-    "prompt",
-    "response",
+    "cache_hit",
     "prompt_tokens",
     "completion_tokens",
-    "total_tokens",
     "cached_tokens",
-    "cache_write_tokens",
     "reasoning_tokens",
+    "total_cost",
+    "saved_cost",
     "token_source",
     "prompt_tokens_estimated",
     "completion_tokens_estimated",
+)
+LOG_FIELDS = (
+    *REPORT_FIELDS,
+    "request_id",
+    "input_line",
+    "input_id",
+    "provider",
+    "total_tokens",
+    "cache_write_tokens",
+    "prompt_tokens_unoptimized",
     "tokenizer",
     "tokenizer_approx",
     "pricing_model",
@@ -165,24 +174,28 @@ LOG_FIELDS = (
     "pricing_cost",
     "reported_cost",
     "is_byok",
-    "total_cost",
     "cost_source",
     "latency_ms",
     "attempts",
     "finish_reason",
     "prompt_hash",
+    "error",
+    "system",
+    "prompt",
+    "response",
 )
 CONTENT_FIELDS = ("system", "prompt", "response")
 # Valid inside JSON strings, but line breaks to many line-splitting readers.
-UNICODE_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+UNICODE_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 INT_FIELDS = frozenset(
     {"schema_version", "latency_ms", "input_line", "attempts"}
+    | {"prompt_tokens_unoptimized"}
     | {name for name in LOG_FIELDS if name.endswith(("_tokens", "_estimated"))}
 )
 DECIMAL_FIELDS = frozenset(
     name for name in LOG_FIELDS if name.endswith(("_cost", "_per_1k"))
 )
-BOOL_FIELDS = frozenset({"tokenizer_approx", "is_byok"})
+BOOL_FIELDS = frozenset({"tokenizer_approx", "is_byok", "cache_hit"})
 # A spreadsheet runs a cell starting with one of these as a formula, so such
 # CSV cells get a leading "'"; so does a cell starting with "'", which lets a
 # reader always strip exactly one.
@@ -191,6 +204,10 @@ CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
 EXIT_CODES_HELP = """\
 subcommands (each has its own --help):
   budget                today's spend against the daily budget
+  report                totals from the log, by day, week, month or model
+  chart                 daily cost and tokens as a PNG or an HTML page
+  pricing               show the price table, or update it from OpenRouter
+  optimize              preview the rewrite --optimize applies to a prompt
 
   A prompt that is a subcommand's name is sent with --: track_usage.py -- budget
 
@@ -332,17 +349,31 @@ def money(value: Decimal, places: int = 6) -> str:
 
 
 class Price:
-    """One pricing.json entry: USD per 1K tokens, plus a fee per call."""
+    """One pricing.json entry: USD per 1K tokens, plus a fee per call.
 
-    __slots__ = ("model", *PRICE_KEYS)
+    `tiers` are the long-context surcharges: (min_prompt_tokens, Price) pairs,
+    ascending, each holding every rate that applies from that many prompt
+    tokens on.
+    """
 
-    def __init__(self, model: str, **usd_per_1k: Decimal) -> None:
+    __slots__ = ("model", "tiers", *PRICE_KEYS)
+
+    def __init__(self, model: str, tiers: tuple = (), **usd_per_1k: Decimal) -> None:
         self.model = model
+        self.tiers: tuple[tuple[int, Price], ...] = tiers
         self.prompt: Decimal = usd_per_1k["prompt"]
         self.completion: Decimal = usd_per_1k["completion"]
         self.cached_prompt: Decimal | None = usd_per_1k.get("cached_prompt")
         self.cache_write: Decimal | None = usd_per_1k.get("cache_write")
         self.request: Decimal = usd_per_1k.get("request", Decimal(0))
+
+    def for_prompt(self, prompt_tokens: int) -> Price:
+        """The rates that apply to a call with this many prompt tokens."""
+        rates = self
+        for min_prompt_tokens, tier in self.tiers:
+            if prompt_tokens >= min_prompt_tokens:
+                rates = tier
+        return rates
 
     def __repr__(self) -> str:
         return (
@@ -409,7 +440,14 @@ def load_pricing(path: str, required: bool = True) -> dict[str, Price]:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path} is nested too deeply to be a price table") from None
-    return parse_pricing(data, path)
+    table = parse_pricing(data, path)
+    suspicious = unit_mixups(table)
+    if suspicious:
+        warn(
+            f"{path}: {len(suspicious)} price(s) look like a unit mix-up (USD per 1M"
+            f" tokens, or per token, instead of per 1K): {'; '.join(suspicious[:5])}"
+        )
+    return table
 
 
 def _refuse_constant(name: str) -> None:
@@ -455,27 +493,80 @@ JSON number of USD per 1K tokens, got 1
 def _parse_price(model: str, entry: object, where: str) -> Price:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected an object of prices")
-    for key in sorted(set(entry) - set(PRICE_KEYS)):
+    for key in sorted(set(entry) - {*PRICE_KEYS, "tiers"}):
         raise ConfigError(
-            f'{where}: unknown key "{key}" (known: {", ".join(PRICE_KEYS)})'
+            f'{where}: unknown key "{key}" (known: {", ".join(PRICE_KEYS)}, tiers)'
         )
     for key in REQUIRED_PRICE_KEYS:
         if key not in entry:
             raise ConfigError(f'{where}: "{key}" is missing')
-    for key, value in entry.items():
-        if not isinstance(value, Decimal):
-            raise ConfigError(
-                f'{where}: "{key}" must be a JSON number of USD per 1K tokens,'
-                f" got {_shown(value)}"
+    rates = {
+        key: _usd(value, key, where) for key, value in entry.items() if key != "tiers"
+    }
+    tiers = entry.get("tiers", [])
+    if not isinstance(tiers, list):
+        raise ConfigError(f'{where}: "tiers" must be a list of objects')
+    return Price(
+        model,
+        tuple(
+            sorted(
+                (
+                    _parse_tier(model, tier, rates, f"{where}: tier {n}")
+                    for n, tier in enumerate(tiers, 1)
+                ),
+                key=lambda pair: pair[0],
             )
-        if value < 0:
-            raise ConfigError(f'{where}: "{key}" is negative ({value})')
-        if (
-            not is_plausible_usd(value)
-            or len(value.as_tuple().digits) > MAX_PRICE_DIGITS
-        ):
-            raise ConfigError(f'{where}: "{key}" is not a plausible price ({value})')
-    return Price(model, **entry)
+        ),
+        **rates,
+    )
+
+
+def _parse_tier(model: str, tier: object, base: dict, where: str) -> tuple[int, Price]:
+    """One long-context tier: rates from min_prompt_tokens on, the rest inherited."""
+    if not isinstance(tier, dict):
+        raise ConfigError(f"{where}: expected an object")
+    for key in sorted(set(tier) - {*TIER_KEYS, "min_prompt_tokens"}):
+        raise ConfigError(f'{where}: unknown key "{key}"')
+    threshold = tier.get("min_prompt_tokens")
+    whole = isinstance(threshold, (int, Decimal)) and not isinstance(threshold, bool)
+    if not whole or threshold != int(threshold) or threshold < 1:
+        raise ConfigError(
+            f'{where}: "min_prompt_tokens" must be a whole number above 0'
+        )
+    rates = {
+        key: _usd(value, key, where) for key, value in tier.items() if key in TIER_KEYS
+    }
+    return int(threshold), Price(model, **{**base, **rates})
+
+
+def _usd(value: object, key: str, where: str) -> Decimal:
+    """Check one price from the table."""
+    if not isinstance(value, Decimal):
+        raise ConfigError(
+            f'{where}: "{key}" must be a JSON number of USD per 1K tokens,'
+            f" got {_shown(value)}"
+        )
+    if value < 0:
+        raise ConfigError(f'{where}: "{key}" is negative ({value})')
+    if not is_plausible_usd(value) or len(value.as_tuple().digits) > MAX_PRICE_DIGITS:
+        raise ConfigError(f'{where}: "{key}" is not a plausible price ({value})')
+    return value
+
+
+def unit_mixups(table: dict[str, Price]) -> list[str]:
+    """Prices that look like a unit mix-up: above 1 USD, or below 1e-6 USD, per 1K.
+
+    >>> unit_mixups({"a/b": Price("a/b", prompt=Decimal("2.5"), completion=Decimal(0))})
+    ['a/b prompt 2.5']
+    """
+    found = []
+    for model, price in table.items():
+        for rates in (price, *(tier for _, tier in price.tiers)):
+            for key in TIER_KEYS:
+                value = getattr(rates, key)
+                if value and (value > 1 or value < Decimal("0.000001")):
+                    found.append(f"{model} {key} {plain(value)}")
+    return list(dict.fromkeys(found))
 
 
 def _shown(value: object) -> str:
@@ -552,6 +643,7 @@ def call_cost(price: Price, usage: Usage) -> Decimal:
     """
     import decimal
 
+    price = price.for_prompt(usage.prompt_tokens)
     cached_rate = price.prompt if price.cached_prompt is None else price.cached_prompt
     write_rate = price.prompt if price.cache_write is None else price.cache_write
     uncached = max(
@@ -662,6 +754,8 @@ class Tokenizers:
         """Return a counter for a model, waiting for its encoding if needed."""
         name, exact = encoding_for_model(model)
         done, result = self._load(name)
+        if self._start_after is not None:
+            self._start_after.set()  # needed now: no more waiting for a request
         if not done.wait(TOKENIZER_LOAD_TIMEOUT_S):
             result.setdefault("error", f"not loaded in {TOKENIZER_LOAD_TIMEOUT_S:g} s")
         if "count" in result:
@@ -744,6 +838,7 @@ class Reply:
         self.usage = parse_usage(usage)
         byok = usage.get("is_byok")
         self.is_byok: bool | None = byok if isinstance(byok, bool) else None
+        self.body = body
         self.reported_cost = reported_cost(usage)
         self.attempts = 1
 
@@ -1273,13 +1368,15 @@ def add_reply(record: dict, reply: Reply, prices: dict[str, Price]) -> None:
         reasoning_tokens=usage.reasoning_tokens,
         is_byok=reply.is_byok,
         reported_cost=reply.reported_cost,
+        cache_hit=False,
     )
     price = find_price(prices, record["model"], reply.model_used)
     if price is not None:
+        rates = price.for_prompt(usage.prompt_tokens)
         record.update(
             pricing_model=price.model,
-            price_prompt_per_1k=price.prompt,
-            price_completion_per_1k=price.completion,
+            price_prompt_per_1k=rates.prompt,
+            price_completion_per_1k=rates.completion,
             pricing_cost=call_cost(price, usage),
         )
     if record["reported_cost"] is not None:
@@ -1299,16 +1396,26 @@ def record_json(record: dict, ensure_ascii: bool = False) -> str:
     >>> record_json({"total_cost": Decimal("1.35E-6"), "prompt": "héllo"})
     '{"total_cost": 0.00000135, "prompt": "héllo"}'
     """
-    fields = (
-        f"{json.dumps(key)}: "
-        + (
-            plain(value)
-            if isinstance(value, Decimal)
-            else json.dumps(value, ensure_ascii=ensure_ascii)
+    text = to_json(record, ensure_ascii)
+    for character, escaped in UNICODE_LINE_BREAKS.items():
+        if character in text:  # rare; and str.translate is slow on non-ASCII
+            text = text.replace(character, escaped)
+    return text
+
+
+def to_json(value: object, ensure_ascii: bool = False) -> str:
+    """JSON text in which Decimals keep every digit, in plain notation."""
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, dict):
+        items = (
+            f"{json.dumps(str(k))}: {to_json(v, ensure_ascii)}"
+            for k, v in value.items()
         )
-        for key, value in record.items()
-    )
-    return ("{" + ", ".join(fields) + "}").translate(UNICODE_LINE_BREAKS)
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_json(item, ensure_ascii) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=ensure_ascii)
 
 
 def csv_cell(value: object) -> str:
@@ -1734,20 +1841,29 @@ class Budget:
         When the call would fit once the calls in flight settle, waits for
         them rather than refusing.
         """
-        assert self.limit is not None
         while True:
-            with self.log.lock:
-                state = self._caught_up_state()
-                self._drop_dead_owners(state)
-                spend = self._spend(state)
-                if spend.spent + self._reserved(state) + need <= self.limit:
-                    reservation = self._add_reservation(state, need)
-                    self._save(state)
-                    return reservation
-                self._save(state)
-            if spend.spent + need > self.limit or stop.is_set():
+            reservation, spend = self._try_reserve(need)
+            if reservation is not None:
+                return reservation
+            if spend.spent + need > self.limit or stop.is_set():  # type: ignore[operator]
                 raise BudgetRefused(self._refusal(spend, need, what))
             stop.wait(BUDGET_POLL_S)
+
+    def try_reserve(self, need: Decimal) -> str | None:
+        """Set aside `need` dollars if they fit right now; else None."""
+        return self._try_reserve(need)[0]
+
+    def _try_reserve(self, need: Decimal) -> tuple[str | None, DaySpend]:
+        assert self.limit is not None
+        with self.log.lock:
+            state = self._caught_up_state()
+            self._drop_dead_owners(state)
+            spend = self._spend(state)
+            reservation = None
+            if spend.spent + self._reserved(state) + need <= self.limit:
+                reservation = self._add_reservation(state, need)
+            self._save(state)
+        return reservation, spend
 
     def settle(self, reservation: str | None, record: dict) -> None:
         """Append a call's record and release its reservation, in one step."""
@@ -1926,6 +2042,20 @@ def _file_head(path: str) -> str:
         return ""
 
 
+def prompt_bytes_bound(messages: list[dict[str, str]]) -> int:
+    """An upper bound of the prompt tokens that needs no tokenizer.
+
+    Byte-level tokenizers never make more tokens than bytes; the framing, and a
+    chat template's own tokens, are added on top.
+
+    >>> prompt_bytes_bound([{"role": "user", "content": "Héllo"}])
+    48
+    """
+    text_bytes = sum(len((m["role"] + m["content"]).encode()) for m in messages)
+    framing = TOKENS_PER_MESSAGE * len(messages) + REPLY_PRIMING_TOKENS
+    return text_bytes + framing + APPROX_PROMPT_EXTRA_TOKENS
+
+
 def worst_case_cost(
     price: Price, prompt_tokens: int, approx: bool, max_tokens: int
 ) -> Decimal:
@@ -1953,7 +2083,7 @@ def worst_case_cost(
 class Job:
     """One prompt to send, and where in the input it came from."""
 
-    __slots__ = ("item_id", "line", "max_tokens", "model", "prompt")
+    __slots__ = ("item_id", "line", "max_tokens", "model", "original", "prompt")
 
     def __init__(
         self,
@@ -1968,6 +2098,11 @@ class Job:
         self.max_tokens = max_tokens
         self.line = line
         self.item_id = item_id
+        self.original: str | None = None  # the prompt before --optimize
+
+    def optimize(self) -> None:
+        """Send the prompt as optimize_prompt rewrites it."""
+        self.original, self.prompt = self.prompt, optimize_prompt(self.prompt)
 
     @property
     def ref(self) -> str:
@@ -2147,6 +2282,7 @@ class Settings:
         self.zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
         self.budget_alert_pct: Decimal = args.budget_alert
         self.stream: bool = args.stream
+        self.cache_dir = (args.cache_dir or default_cache_dir()) if args.cache else None
         self.concurrency: int = args.concurrency or DEFAULT_CONCURRENCY
         if self.stream and (args.concurrency or 1) > 1:
             raise ConfigError(
@@ -2253,10 +2389,16 @@ def usage_line(record: dict) -> str:
     )
     if record["total_cost"] is None:
         return f"{counts}, Cost: unknown"
-    source = {"reported": "billed by OpenRouter", "pricing": "from pricing.json"}
+    source = {
+        "reported": "billed by OpenRouter",
+        "pricing": "from pricing.json",
+        "cache": "answered from the local cache",
+    }
     note = source[record["cost_source"]]
     if record["token_source"] == "estimate":
         note += ", estimated tokens"
+    if record.get("saved_cost"):
+        note += f"; saved {money(record['saved_cost'])}"
     return f"{counts}, Cost: {money(record['total_cost'])} ({note})"
 
 
@@ -2308,7 +2450,11 @@ class Runner:
         # Without a budget nothing needs counting before the first request
         # leaves, so the tokenizer loads while it is on the wire.
         self.sent = threading.Event()
-        self.tokenizers = Tokenizers(start_after=None if budget else self.sent)
+        # Set once the first call's outcome is known: then the rest fan out.
+        self.first_answer = threading.Event()
+        self.tokenizers = Tokenizers(start_after=self.sent)
+        self.cache = ResponseCache(settings.cache_dir) if settings.cache_dir else None
+        self.optimized_away = 0
         self._bar = None
 
     def halt(self, reason: str, exit_code: int) -> None:
@@ -2328,12 +2474,12 @@ class Runner:
             futures = [pool.submit(self.run_job, jobs[0])]
             shown = 0
             try:
+                self.first_answer.wait()
+                futures += [pool.submit(self.run_job, job) for job in jobs[1:]]
                 while shown < len(futures):
                     outcome = futures[shown].result()
                     shown += 1
                     self.show(outcome)
-                    if shown == 1:  # the first call went fine: fan out
-                        futures += [pool.submit(self.run_job, job) for job in jobs[1:]]
             except KeyboardInterrupt:
                 self.finish_in_flight(futures[shown:], jobs[len(futures) :])
         if self._bar is not None:
@@ -2366,9 +2512,24 @@ class Runner:
 
     def run_job(self, job: Job) -> Outcome:
         """Send one job (in a worker thread) and log it."""
+        try:
+            return self._run_job(job)
+        finally:
+            self.first_answer.set()
+
+    def _run_job(self, job: Job) -> Outcome:
         if self.stop.is_set():
             return Outcome(job)
         messages = build_messages(job.prompt, self.settings.system)
+        payload = {
+            "model": job.model,
+            "messages": messages,
+            "max_tokens": job.max_tokens,
+            "usage": {"include": True},
+        }
+        cached = self.cache.get(payload) if self.cache else None
+        if cached is not None:
+            return self.log_outcome(job, self.cached_record(job, messages, *cached))
         reservation = None
         if self.budget is not None:
             try:
@@ -2379,10 +2540,21 @@ class Runner:
                 self.halt(str(exc), EXIT_BUDGET)
                 return Outcome(job)
         try:
-            record, problem = self.send(job, messages)
+            record, reply, problem = self.send(job, payload)
         except Exception as exc:  # a bug must not lose a call that may be billed
-            record, problem = self.failed_record(job, messages, exc), None
+            record, reply, problem = self.failed_record(job, messages, exc), None, None
             self.halt(record["error"], EXIT_CALL_FAILED)
+        if problem is not None and problem.stops_batch:
+            self.halt(str(problem), EXIT_CALL_FAILED)
+        self.first_answer.set()
+        if self.cache and reply is not None and record["status"] == "ok":
+            self.cache.put(payload, reply, record["total_cost"])
+        return self.log_outcome(job, record, reservation)
+
+    def log_outcome(
+        self, job: Job, record: dict, reservation: str | None = None
+    ) -> Outcome:
+        """Log a record (settling its reservation) and say what became of the job."""
         try:
             if self.budget is not None:
                 self.budget.settle(reservation, self.logged(record))
@@ -2391,9 +2563,42 @@ class Runner:
         except LogWriteError as exc:
             self.halt(str(exc), EXIT_CALL_FAILED)
             return Outcome(job, record, f"not logged: {exc}")
-        if problem is not None and problem.stops_batch:
-            self.halt(str(problem), EXIT_CALL_FAILED)
         return Outcome(job, record)
+
+    def cached_record(
+        self, job: Job, messages: list[dict], reply: Reply, saved: Decimal | None
+    ) -> dict:
+        """The record of a call answered from the local cache: nothing was sent."""
+        record = new_record(job, messages, utc_now())
+        record.update(
+            status="ok",
+            cache_hit=True,
+            response=reply.text,
+            request_id=reply.request_id,
+            model_used=reply.model_used,
+            provider=reply.provider,
+            finish_reason=reply.finish_reason,
+            token_source="cache",
+            total_cost=Decimal(0),
+            cost_source="cache",
+            saved_cost=saved,
+            attempts=0,
+            latency_ms=0,
+            **dict.fromkeys(("prompt_tokens", "completion_tokens", "total_tokens"), 0),
+            **dict.fromkeys(
+                ("cached_tokens", "cache_write_tokens", "reasoning_tokens"), 0
+            ),
+        )
+        self.add_estimates(record, job, messages)
+        return record
+
+    def add_estimates(self, record: dict, job: Job, messages: list[dict]) -> None:
+        """Record the local estimates, and the prompt's size before --optimize."""
+        counter = self.tokenizers.counter(job.model)
+        add_estimates(record, counter, messages)
+        if job.original is not None:
+            original = build_messages(job.original, self.settings.system)
+            record["prompt_tokens_unoptimized"] = counter.count_chat(original)
 
     def failed_record(self, job: Job, messages: list[dict], exc: Exception) -> dict:
         """A record for a call whose reply could not be handled."""
@@ -2414,6 +2619,14 @@ class Runner:
                 f"{no_price_message(job.model, self.settings.pricing_path)}; under a"
                 " daily budget every call needs a price to reserve"
             )
+        # A bound that needs no tokenizer first: no token is shorter than a
+        # byte. Only when it does not fit is the prompt counted exactly.
+        bound = worst_case_cost(
+            price, prompt_bytes_bound(messages), False, job.max_tokens
+        )
+        reservation = self.budget.try_reserve(bound)  # type: ignore[union-attr]
+        if reservation is not None:
+            return reservation
         counter = self.tokenizers.counter(job.model)
         prompt_tokens = counter.count_chat(messages)
         need = worst_case_cost(price, prompt_tokens, counter.approx, job.max_tokens)
@@ -2423,16 +2636,13 @@ class Runner:
         )
         return self.budget.reserve(need, what, self.stop)  # type: ignore[union-attr]
 
-    def send(self, job: Job, messages: list[dict]) -> tuple[dict, ApiError | None]:
+    def send(
+        self, job: Job, payload: dict
+    ) -> tuple[dict, Reply | None, ApiError | None]:
         """Make the call, with retries, and build its record."""
         import time
 
-        payload = {
-            "model": job.model,
-            "messages": messages,
-            "max_tokens": job.max_tokens,
-            "usage": {"include": True},
-        }
+        messages = payload["messages"]
         on_text = self.print_text if self.settings.stream else None
         record = new_record(job, messages, utc_now())
         started_s = time.perf_counter()
@@ -2452,13 +2662,13 @@ class Runner:
             print(flush=True)  # end the streamed reply
         record["latency_ms"] = round((time.perf_counter() - started_s) * 1000)
         record["response"] = reply.text if reply else None
-        add_estimates(record, self.tokenizers.counter(job.model), messages)
+        self.add_estimates(record, job, messages)
         if reply is not None:
             add_reply(record, reply, self.prices)
         record["attempts"] = problem.attempts if problem else reply.attempts  # type: ignore[union-attr]
         if problem is not None:
             record.update(status="error", error=str(problem))
-        return record, problem
+        return record, reply, problem
 
     def logged(self, record: dict) -> dict:
         """The record as it goes into the log."""
@@ -2604,6 +2814,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     settings = Settings(args)
     jobs = read_jobs(args, settings)
     prices = load_pricing(settings.pricing_path, required=args.pricing is not None)
+    if args.optimize:
+        for job in jobs:
+            job.optimize()
+    if args.compare:
+        return compare_models(jobs, args.compare, settings, prices)
     if args.dry_run:
         return dry_run(jobs, settings, prices)
     key = load_api_key(dotenv_path)
@@ -2719,6 +2934,1046 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------
+# Reports and charts
+
+REPORT_DIMENSIONS = ("day", "week", "month", "model")
+ALWAYS_SHOWN = ("calls", "failed", "prompt_tokens", "completion_tokens", "cost")
+REPORT_COLUMNS = (
+    "calls",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cost",
+    "unpriced_calls",
+    "unpriced_tokens",
+    "cache_hits",
+    "saved",
+)
+# A line written by this version starts with REPORT_FIELDS, so a report reads
+# it with this pattern and never decodes the texts after them. Groups: the
+# minute it started (UTC), model, model used, status, cache hit, the span of
+# numbers (total cost and token source inside it). Any other line is decoded
+# in full and turned into the same span by record_json.
+_COUNT = rb"(?:\d+|null)"
+REPORT_LINE = (
+    rb'\{"schema_version": \d+, "timestamp": "(\d{4}-\d\d-\d\dT\d\d:\d\d)'
+    rb'[:.\d]*\+00:00", "model": "([^"\\]*)", "model_used": (?:"([^"\\]*)"|null),'
+    rb' "status": "(\w+)", "cache_hit": (true|false|null), ("prompt_tokens": '
+    + _COUNT
+    + rb', "completion_tokens": '
+    + _COUNT
+    + rb', "cached_tokens": '
+    + _COUNT
+    + rb', "reasoning_tokens": '
+    + _COUNT
+    + rb', "total_cost": ([\d.]+|null), "saved_cost": (?:[\d.]+|null),'
+    rb' "token_source": (?:"(\w+)"|null), "prompt_tokens_estimated": '
+    + _COUNT
+    + rb', "completion_tokens_estimated": '
+    + _COUNT
+    + rb'), "request_id"'
+)
+SPAN_FIELDS = REPORT_FIELDS[REPORT_FIELDS.index("prompt_tokens") :]
+SPAN_NUMBERS = (
+    rb'"prompt_tokens": (\d+), "completion_tokens": (\d+), "cached_tokens": (\d+),'
+    rb' "reasoning_tokens": (\d+), "total_cost": ([\d.]+), "saved_cost": ([\d.]+),'
+    rb' "token_source": [^,]*, "prompt_tokens_estimated": (-?\d+),'
+    rb' "completion_tokens_estimated": (-?\d+)'
+)
+REPORT_BLOCK_BYTES = 1 << 24
+
+
+class Report:
+    """Totals of a log, grouped by day, week, month and/or model.
+
+    Read in blocks of whole lines, so that memory stays flat however long
+    the log is. Money is summed exactly; calls with no known cost are counted
+    apart, never as $0. The local token estimates are compared with the
+    billed counts, per model.
+    """
+
+    def __init__(
+        self,
+        by: tuple[str, ...],
+        zone: tzinfo | None,
+        since: str = "",
+        until: str = "",
+        model: str = "",
+    ) -> None:
+        self.by = by
+        self.zone = zone
+        self.since, self.until, self.model = since, until, model
+        self.groups: dict[tuple, list] = {}
+        self.total = new_totals()
+        self.estimates: dict[str, list] = {}
+        self._hour_days: dict[bytes, bytes] = {}
+
+    def read(self, log: LogFile) -> Report:
+        """Add up every record of a log (JSONL fast, CSV and older lines slower)."""
+        import re
+
+        if not os.path.exists(log.path):
+            return self
+        if log.format == "csv":
+            for _, record in log.read():
+                self._add_spans(self._spans_of([record]))
+            return self
+        line_pattern = re.compile(REPORT_LINE)
+        for first_line, block in jsonl_blocks(log.path):
+            self._add_spans(self._scan(block, first_line, line_pattern.match, log))
+        return self
+
+    def _scan(
+        self, block: bytes, first_line: int, match: Callable, log: LogFile
+    ) -> dict[tuple, list[bytes]]:
+        """Group the number spans of a block's records by what sets them apart."""
+        spans: dict[tuple, list[bytes]] = {}
+        day_of_hour = self._hour_days.get
+        pos, end = 0, len(block)
+        while pos < end:
+            line_end = block.find(b"\n", pos)
+            found = match(block, pos)
+            if found is None:
+                line = block[pos:line_end]
+                extra = self._spans_of(
+                    _decoded_line(line, first_line + block.count(b"\n", 0, pos), log)
+                )
+                for key, more in extra.items():
+                    spans.setdefault(key, []).extend(more)
+            else:
+                stamp, model, used, status, hit, span, cost, source = found.groups()
+                day = day_of_hour(stamp[:13]) or self._day(stamp)
+                key = (day, used or model, status, hit, source, cost == b"null")
+                spans.setdefault(key, []).append(span)
+            pos = line_end + 1
+        return spans
+
+    def _spans_of(self, records: list[dict]) -> dict[tuple, list[bytes]]:
+        """The same groups for decoded records (CSV, or lines of older versions)."""
+        spans: dict[tuple, list[bytes]] = {}
+        for record in records:
+            stamp = utc_minute(record.get("timestamp"))
+            if stamp is None:
+                continue
+            model = record.get("model_used") or record.get("model") or "unknown"
+            key = (
+                self._day(stamp),
+                str(model).encode(),
+                str(record.get("status")).encode(),
+                json.dumps(record.get("cache_hit")).encode(),
+                str(record.get("token_source") or "").encode() or None,
+                record.get("total_cost") is None,
+            )
+            numbers = {name: record.get(name) for name in SPAN_FIELDS}
+            spans.setdefault(key, []).append(record_json(numbers)[1:-1].encode())
+        return spans
+
+    def _day(self, stamp: bytes) -> bytes:
+        """The day, in the report's zone, of a UTC minute such as 2026-12-04T16:15."""
+        from datetime import datetime, timedelta
+
+        hour = stamp[:13]
+        start = datetime.fromisoformat(hour.decode() + ":00+00:00")
+        first = start.astimezone(self.zone).date()
+        last = (start + timedelta(minutes=59)).astimezone(self.zone).date()
+        if first == last:  # midnight is not in this hour: cache it
+            self._hour_days[hour] = str(first).encode()
+            return self._hour_days[hour]
+        minute = datetime.fromisoformat(stamp.decode() + ":00+00:00")
+        return str(minute.astimezone(self.zone).date()).encode()
+
+    def _add_spans(self, spans: dict[tuple, list[bytes]]) -> None:
+        """Sum each group's spans (in C, a column at a time) into the totals."""
+        import re
+
+        numbers = re.compile(SPAN_NUMBERS)
+        for (day, model, status, hit, source, unpriced), group in spans.items():
+            key = self._group_key(day.decode(), model.decode())
+            if key is None:
+                continue
+            # An unknown count adds 0; an unknown estimate (-1) is left out.
+            text = b"\n".join(group).replace(b'_estimated": null', b'_estimated": -1')
+            text = text.replace(b"null", b"0")
+            columns = list(zip(*numbers.findall(text), strict=True))
+            add_group(
+                self.groups.setdefault(key, new_totals()),
+                columns,
+                status,
+                hit,
+                unpriced,
+            )
+            add_group(self.total, columns, status, hit, unpriced)
+            if source == b"api":
+                add_estimates_error(self.estimates, model.decode(), columns)
+
+    def _group_key(self, day: str, model: str) -> tuple | None:
+        """The report row a day and model belong to, or None when filtered out."""
+        if (self.since and day < self.since) or (self.until and day > self.until):
+            return None
+        if self.model and self.model not in (model, strip_date(model)):
+            return None
+        from datetime import date
+
+        values = {"day": day, "month": day[:7], "model": model}
+        if "week" in self.by:
+            year, week, _ = date.fromisoformat(day).isocalendar()
+            values["week"] = f"{year}-W{week:02d}"
+        return tuple(values[name] for name in self.by)
+
+
+def new_totals() -> list:
+    """A row of report totals: counts, tokens and money, all zero."""
+    totals: list = [0] * len(REPORT_COLUMNS)
+    totals[REPORT_COLUMNS.index("cost")] = Decimal(0)
+    totals[REPORT_COLUMNS.index("saved")] = Decimal(0)
+    return totals
+
+
+def add_group(
+    totals: list, columns: list, status: bytes, hit: bytes, unpriced: bool
+) -> None:
+    """Add one group of records (as columns of number texts) to a totals row."""
+    prompt, completion, cached, reasoning, cost, saved = columns[:6]
+    calls = len(prompt)
+    tokens = [
+        sum(map(int, column)) for column in (prompt, completion, cached, reasoning)
+    ]
+    totals[0] += calls
+    totals[1] += calls if status != b"ok" else 0
+    for index, count in enumerate(tokens, 2):
+        totals[index] += count
+    if unpriced and (status == b"ok" or tokens[0]):
+        totals[7] += calls
+        totals[8] += tokens[0] + tokens[1]
+    else:
+        totals[6] += sum(map(Decimal, b" ".join(cost).decode().split()), Decimal(0))
+    if hit == b"true":
+        totals[9] += calls
+        totals[10] += sum(map(Decimal, b" ".join(saved).decode().split()), Decimal(0))
+
+
+def add_estimates_error(estimates: dict[str, list], model: str, columns: list) -> None:
+    """Keep, per model, how far the local estimates were from the billed counts.
+
+    Each entry is [calls, sum and worst of the relative prompt error, the same
+    for completions]. A billed count of 0, or an estimate that is unknown
+    (-1), says nothing and is left out.
+    """
+    import itertools
+    import operator
+
+    entry = estimates.setdefault(model, [0, 0.0, 0.0, 0, 0.0, 0.0])
+    pairs = ((0, columns[0], columns[6]), (3, columns[1], columns[7]))
+    for offset, billed_texts, estimated_texts in pairs:
+        billed = list(map(int, billed_texts))
+        estimated = list(map(int, estimated_texts))
+        known = [b > 0 and e >= 0 for b, e in zip(billed, estimated, strict=True)]
+        kept = list(itertools.compress(billed, known))
+        guesses = itertools.compress(estimated, known)
+        errors = list(map(operator.truediv, map(operator.sub, guesses, kept), kept))
+        if errors:
+            entry[offset] += len(errors)
+            entry[offset + 1] += sum(errors)
+            worst = max(errors, key=abs)
+            if abs(worst) > abs(entry[offset + 2]):
+                entry[offset + 2] = worst
+
+
+def jsonl_blocks(path: str) -> Iterator[tuple[int, bytes]]:
+    """Read a file in blocks of whole lines: (number of the first line, block)."""
+    first_line, rest = 1, b""
+    with open(path, "rb") as f:
+        while chunk := f.read(REPORT_BLOCK_BYTES):
+            block = rest + chunk
+            cut = block.rfind(b"\n") + 1
+            block, rest = block[:cut], block[cut:]
+            if block:
+                yield first_line, block
+                first_line += block.count(b"\n")
+    if rest:
+        yield first_line, rest + b"\n"
+
+
+def _decoded_line(line: bytes, number: int, log: LogFile) -> list[dict]:
+    """Decode one line in full; a line that is not a record is warned about."""
+    if not line.strip():
+        return []
+    try:
+        record = json.loads(line, parse_float=Decimal)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        warn(
+            f"{log.path} line {number} is not a whole record (cut short by a crash,"
+            " or edited?); skipped"
+        )
+        return []
+    return [record]
+
+
+def utc_minute(timestamp: object) -> bytes | None:
+    """The UTC minute of an ISO timestamp, such as b"2026-12-04T16:15"."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M").encode()
+
+
+def report_rows(report: Report) -> list[dict]:
+    """The report's groups, in order, as rows of plain values."""
+    rows = []
+    for key in sorted(report.groups):
+        totals = report.groups[key]
+        rows.append({**dict(zip(report.by, key, strict=True)), **totals_dict(totals)})
+    return rows
+
+
+def totals_dict(totals: list) -> dict:
+    """A totals row by column name; the cost of calls that all lack a price is
+    unknown (None), not $0."""
+    row = dict(zip(REPORT_COLUMNS, totals, strict=True))
+    if row["calls"] and row["unpriced_calls"] == row["calls"]:
+        row["cost"] = None
+    return row
+
+
+def estimate_rows(report: Report) -> list[dict]:
+    """Per model: how far local estimates were from billed counts (mean, worst)."""
+    rows = []
+    for model, (n_p, sum_p, worst_p, n_c, sum_c, worst_c) in sorted(
+        report.estimates.items()
+    ):
+        rows.append(
+            {
+                "model": model,
+                "calls": max(n_p, n_c),
+                "prompt_mean_error": round(sum_p / n_p, 4) if n_p else None,
+                "prompt_worst_error": round(worst_p, 4) if n_p else None,
+                "completion_mean_error": round(sum_c / n_c, 4) if n_c else None,
+                "completion_worst_error": round(worst_c, 4) if n_c else None,
+            }
+        )
+    return rows
+
+
+def render_table(rows: list[dict], columns: list[str]) -> list[str]:
+    """Align rows under their column names: text to the left, numbers right."""
+    cells = [[format_cell(row.get(name)) for name in columns] for row in rows]
+    widths = [
+        max([len(name)] + [len(line[i]) for line in cells])
+        for i, name in enumerate(columns)
+    ]
+    numeric = [
+        any(isinstance(row.get(name), (int, float, Decimal)) for row in rows)
+        for name in columns
+    ]
+    lines = []
+    for line in [columns, *cells]:
+        parts = [
+            text.rjust(width) if right else text.ljust(width)
+            for text, width, right in zip(line, widths, numeric, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def format_cell(value: object) -> str:
+    """Money with fixed decimals, counts with separators, ratios as percentages."""
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        return money(value)
+    if isinstance(value, float):
+        return f"{value:+.1%}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_report(report: Report, output_format: str) -> None:
+    """Print a report as an aligned table, one JSON object, or CSV rows."""
+    rows, estimates = report_rows(report), estimate_rows(report)
+    if output_format == "json":
+        print(
+            to_json(
+                {
+                    "by": list(report.by),
+                    "timezone": zone_name(report.zone),
+                    "groups": rows,
+                    "total": totals_dict(report.total),
+                    "estimate_error": estimates,
+                }
+            )
+        )
+        return
+    columns = [*report.by, *REPORT_COLUMNS]
+    if output_format == "csv":
+        cells = [[csv_cell(row[name]) for name in columns] for row in rows]
+        sys.stdout.buffer.write(csv_bytes([columns, *cells]))
+        return
+    # Columns that would hold only zeros (no cache hits, say) are left out.
+    totals = totals_dict(report.total)
+    shown = [*report.by, *(c for c in REPORT_COLUMNS if totals[c] or c in ALWAYS_SHOWN)]
+    total_row = {**dict.fromkeys(report.by, ""), **totals, report.by[0]: "total"}
+    lines = render_table([*rows, total_row], shown)
+    print("\n".join([*lines[:-1], "-" * len(lines[0]), lines[-1]]))
+    unpriced = report.total[REPORT_COLUMNS.index("unpriced_calls")]
+    if unpriced:
+        print(
+            f"\n{unpriced:,} call(s) with"
+            f" {report.total[REPORT_COLUMNS.index('unpriced_tokens')]:,} tokens have no"
+            " known cost: they are not in the cost column."
+        )
+    if estimates:
+        print("\nLocal token estimates against billed counts (+: estimate too high):")
+        print("\n".join(render_table(estimates, list(estimates[0]))))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the log's totals, grouped and filtered."""
+    load_dotenv_file()
+    zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
+    path, log_format = resolve_log(args.log_file, args.log_format)
+    report = Report(args.by, zone, args.since or "", args.until or "", args.model or "")
+    print_report(report.read(LogFile(path, log_format)), args.format)
+    return EXIT_OK
+
+
+def cmd_chart(args: argparse.Namespace) -> int:
+    """Draw daily cost by model and daily tokens, as a PNG or an HTML page."""
+    from datetime import timedelta
+
+    load_dotenv_file()
+    try:
+        import matplotlib  # noqa: F401 - only to say clearly that it is missing
+    except ImportError:
+        raise ConfigError(
+            "chart needs matplotlib: pip install -r requirements-optional.txt"
+        ) from None
+    zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
+    log = LogFile(*resolve_log(args.log_file, args.log_format))
+    today = day_window(utc_now(), zone)[0]
+    days = [today - timedelta(days=n) for n in reversed(range(args.days))]
+    window = {"since": str(days[0]), "until": str(today)}
+    report = Report(("day", "model"), zone, **window).read(log)
+    series = chart_series(report, days)
+    budget = resolve_daily_budget(args.daily_budget)
+    unpriced = report.total[REPORT_COLUMNS.index("unpriced_calls")]
+    if unpriced:
+        warn(f"{unpriced:,} call(s) with no known cost are not in the cost bars")
+    if args.out.lower().endswith((".html", ".htm")):
+        import io
+
+        png = io.BytesIO()
+        draw_chart_png(days, *series, budget, zone_name(zone), png)
+        table = Report(("day",), zone, **window).read(log)
+        rows = [
+            {k: format_cell(v) for k, v in row.items()} for row in report_rows(table)
+        ]
+        page = chart_html_page(png.getvalue(), chart_title(days, zone), rows)
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(page)
+    else:
+        draw_chart_png(days, *series, budget, zone_name(zone), args.out)
+    print(f"Wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def chart_series(report: Report, days: list[date]) -> tuple[dict, list[int], list[int]]:
+    """Daily cost per model (models with no known cost left out), and daily
+    prompt and completion tokens."""
+    index = {str(day): n for n, day in enumerate(days)}
+    costs: dict[str, list[Decimal]] = {}
+    prompt, completion = [0] * len(days), [0] * len(days)
+    for (day, model), totals in report.groups.items():
+        n = index[day]
+        costs.setdefault(model, [Decimal(0)] * len(days))[n] += totals[6]
+        prompt[n] += totals[2]
+        completion[n] += totals[3]
+    return {m: daily for m, daily in costs.items() if any(daily)}, prompt, completion
+
+
+def chart_title(days: list[date], zone: tzinfo | None) -> str:
+    return f"LLM spend per day, {days[0]} to {days[-1]} ({zone_name(zone)})"
+
+
+# The chart shows this many models by cost; the rest are summed as "other".
+CHART_TOP_MODELS = 6
+CHART_NUMBER_CELL = r"^[-+]?\$?[-+]?[\d,]*\.?\d+\s*[%kKMB]?$"
+
+
+def _top_series(
+    costs_by_model: dict[str, list[Decimal]], n_days: int
+) -> list[tuple[str, list[Decimal]]]:
+    """Return the top models by total cost, plus an "other" series for the rest."""
+    ranked = sorted(costs_by_model.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
+    series = ranked[:CHART_TOP_MODELS]
+    rest = ranked[CHART_TOP_MODELS:]
+    if rest:
+        other = [sum((vals[i] for _, vals in rest), Decimal(0)) for i in range(n_days)]
+        label = f"other ({len(rest)} model{'s' if len(rest) > 1 else ''})"
+        series.append((label, other))
+    return series
+
+
+def _stack(ax, days: list[date], series, colors: list[str]) -> None:
+    """Draw stacked daily bars for each (label, values) pair in series."""
+    bottom = [0.0] * len(days)
+    for (label, values), color in zip(series, colors, strict=True):
+        heights = [float(v) for v in values]
+        ax.bar(days, heights, width=0.8, bottom=bottom, label=label, color=color)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+
+
+def _date_ticks(days: list[date]) -> list[date]:
+    """Pick at most ~12 tick dates: daily, every other day, or on Mondays."""
+    if len(days) <= 12:
+        return days
+    if len(days) <= 24:
+        return days[::2]
+    mondays = [d for d in days if d.weekday() == 0]
+    return mondays[:: -(-len(mondays) // 9)]
+
+
+def _cost_panel(ax, days, costs_by_model, budget: Decimal | None) -> None:
+    """Draw daily cost bars stacked by model, plus the optional budget line."""
+    series = _top_series(costs_by_model, len(days))
+    colors = ["0.6" if i == CHART_TOP_MODELS else f"C{i}" for i in range(len(series))]
+    _stack(ax, days, series, colors)
+    if budget is not None:
+        label = f"daily budget ${budget:,.2f}"
+        ax.axhline(float(budget), color="red", linestyle="--", label=label)
+    ax.set_ylabel("USD per day")
+    ax.yaxis.set_major_formatter("${x:,.2f}")
+
+
+def _token_panel(ax, days, prompt_tokens: list[int], completion: list[int]) -> None:
+    """Draw daily prompt and completion tokens as stacked bars."""
+    series = [("prompt tokens", prompt_tokens), ("completion tokens", completion)]
+    _stack(ax, days, series, ["tab:blue", "tab:orange"])
+    ax.set_ylabel("tokens per day")
+    ax.yaxis.set_major_formatter("{x:,.0f}")
+
+
+def _style_axes(ax, min_top: float) -> None:
+    """Zero-based y axis with round ticks, grid, legend outside on the right."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_ylim(0, max(ax.get_ylim()[1], min_top))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    handles, labels = ax.get_legend_handles_labels()  # reversed: top of stack first
+    labels = [lb if len(lb) <= 32 else lb[:31] + "\u2026" for lb in labels]
+    kw = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False}
+    ax.legend(handles[::-1], labels[::-1], **kw)
+
+
+def draw_chart_png(
+    days: list[date],
+    costs_by_model: dict[str, list[Decimal]],
+    prompt_tokens: list[int],
+    completion_tokens: list[int],
+    budget: Decimal | None,
+    zone_name: str,
+    target: str | BinaryIO,
+) -> None:
+    """Draw daily cost (stacked by model) and daily tokens; write a PNG to target."""
+    from matplotlib import dates as mdates
+    from matplotlib.figure import Figure
+
+    if not days:
+        raise ValueError("no days to chart")
+    fig = Figure(figsize=(11, 7), dpi=100, layout="constrained")
+    cost_ax, tok_ax = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    _cost_panel(cost_ax, days, costs_by_model, budget)
+    _token_panel(tok_ax, days, prompt_tokens, completion_tokens)
+    _style_axes(cost_ax, 0.10)  # keeps tick steps >= $0.01
+    _style_axes(tok_ax, 10.0)
+    tok_ax.set_xticks(_date_ticks(days))
+    tok_ax.set_xticks(days, minor=True)
+    tok_ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
+    tok_ax.set_xlim(mdates.date2num(days[0]) - 0.6, mdates.date2num(days[-1]) + 0.6)
+    fig.suptitle(f"LLM spend per day, {days[0]} to {days[-1]} ({zone_name})")
+    fig.savefig(target, format="png", metadata={"Software": None})
+    fig.clear()
+
+
+def _cell(text: str) -> str:
+    """Return one escaped table cell, right-aligned when it looks numeric."""
+    import html
+    import re
+
+    cls = ' class="num"' if re.match(CHART_NUMBER_CELL, text.strip()) else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
+def chart_html_page(
+    png_bytes: bytes, title: str, table_rows: list[dict[str, str]]
+) -> str:
+    """Return a self-contained HTML page with the title, inline PNG and a table."""
+    import base64
+    import html
+
+    headers = list(table_rows[0]) if table_rows else []
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "\n".join(
+        "<tr>" + "".join(_cell(row.get(h, "")) for h in headers) + "</tr>"
+        for row in table_rows
+    )
+    data = base64.b64encode(png_bytes).decode("ascii")
+    t = html.escape(title)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{t}</title>
+<style>body {{ font-family: sans-serif; margin: 2em; }} img {{ max-width: 100%; }}
+table {{ border-collapse: collapse; }} th {{ background: #eee; }}
+th, td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}</style></head>
+<body><h1>{t}</h1>
+<p><img src="data:image/png;base64,{data}" alt="Chart: {t}"></p>
+<table><thead><tr>{head}</tr></thead><tbody>
+{body}
+</tbody></table></body></html>
+"""
+
+
+# ---------------------------------------------------------------------------
+# Keeping prices current
+
+# /models pricing keys (USD per token, as strings) and ours (USD per 1K).
+MODELS_LIST_PRICES = (
+    ("prompt", "prompt"),
+    ("completion", "completion"),
+    ("input_cache_read", "cached_prompt"),
+    ("input_cache_write", "cache_write"),
+)
+
+
+def cmd_pricing(args: argparse.Namespace) -> int:
+    """Show the price table, or rewrite it from OpenRouter's model list."""
+    load_dotenv_file()
+    path = args.pricing or DEFAULT_PRICING_PATH
+    if args.action == "show":
+        return show_prices(load_pricing(path), args.models)
+    base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    return update_prices(path, f"{base_url.rstrip('/')}/models", args.timeout)
+
+
+def show_prices(table: dict[str, Price], models: list[str]) -> int:
+    """Print prices per 1K and per 1M tokens, for all models or the ones named."""
+    rows = []
+    for model in models or sorted(table):
+        price = find_price(table, model)
+        if price is None:
+            rows.append({"model": model, "prompt/1K": "no price"})
+            continue
+        rows.append(
+            {
+                "model": model,
+                "prompt/1K": plain(price.prompt),
+                "completion/1K": plain(price.completion),
+                "cached/1K": plain_or_dash(price.cached_prompt),
+                "cache write/1K": plain_or_dash(price.cache_write),
+                "prompt/1M": plain(price.prompt * 1000),
+                "completion/1M": plain(price.completion * 1000),
+                "per call": plain(price.request) if price.request else "-",
+                "long-context tiers": ", ".join(f">={n:,}" for n, _ in price.tiers)
+                or "-",
+            }
+        )
+    columns = list(max(rows, key=len)) if rows else ["model"]
+    print("\n".join(render_table(rows, columns)))
+    print("USD; a price for many tokens applies from the tier's prompt tokens on.")
+    return EXIT_OK if all(len(row) > 2 for row in rows) else EXIT_CALL_FAILED
+
+
+def plain_or_dash(value: Decimal | None) -> str:
+    return "-" if value is None else plain(value)
+
+
+def update_prices(path: str, url: str, timeout_s: float) -> int:
+    """Rewrite the table from {base}/models; a failed fetch changes nothing."""
+    models = fetch_models_list(url, timeout_s, path)
+    fresh, skipped = prices_from_models_list(models)
+    if not fresh:
+        raise ApiError(f"{url} listed no priced models; {path} is unchanged")
+    old = read_price_entries(path)
+    kept = {model: entry for model, entry in old.items() if model not in fresh}
+    entries = dict(sorted({**fresh, **kept}.items()))
+    table = parse_pricing({"unit": PRICING_UNIT, "models": entries}, path)
+    before = parse_pricing({"unit": PRICING_UNIT, "models": old}, path)
+    write_price_table(path, entries, url)
+    changed = [
+        line
+        for model in sorted(set(before) & set(fresh))
+        if (line := price_change(model, before[model], table[model]))
+    ]
+    added = len(set(fresh) - set(before))
+    print(
+        f"Updated {path} from {url}: {len(fresh)} models ({added} added,"
+        f" {len(changed)} changed, {len(fresh) - added - len(changed)} unchanged),"
+        f" {len(kept)} kept that the list does not have, {len(skipped)} skipped"
+    )
+    for line in changed:
+        print(f"  changed {line}")
+    for model in kept:
+        print(f"  kept {model} (not in the list)")
+    for reason in skipped:
+        print(f"  skipped {reason}")
+    return EXIT_OK
+
+
+def fetch_models_list(url: str, timeout_s: float, path: str) -> list:
+    """GET the model list, or raise TrackUsageError (the table stays as it was)."""
+    import requests
+
+    unchanged = f"{path} is unchanged"
+    try:
+        response = requests.get(url, timeout=timeout_s, allow_redirects=False)
+        body = json.loads(response.content)
+    except requests.RequestException as exc:
+        problem = f"could not fetch {url}: {connection_problem(exc)}; {unchanged}"
+        raise ApiError(problem) from None
+    except (ValueError, RecursionError):
+        raise ApiError(f"{url} did not answer with JSON; {unchanged}") from None
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise ApiError(f"{url} answered HTTP {response.status_code}; {unchanged}")
+    if not isinstance(body.get("data"), list):
+        raise ApiError(f'{url} answered without a "data" list; {unchanged}')
+    return body["data"]
+
+
+def prices_from_models_list(models: list) -> tuple[dict[str, dict], list[str]]:
+    """Turn /models entries into price table entries (USD per 1K), exactly.
+
+    Returns the entries and the models skipped, with why: routers priced
+    "-1" have no fixed price.
+
+    >>> entries, skipped = prices_from_models_list([
+    ...     {"id": "a/b", "pricing": {"prompt": "0.0000000833333333333333",
+    ...                               "completion": "0.0000006", "request": "0.01"}},
+    ...     {"id": "openrouter/auto", "pricing": {"prompt": "-1", "completion": "-1"}}])
+    >>> to_json(entries["a/b"])
+    '{"prompt": 0.0000833333333333333, "completion": 0.0006, "request": 0.01}'
+    >>> skipped
+    ['openrouter/auto (no fixed price)']
+    """
+    entries, skipped = {}, []
+    for model in models:
+        if not isinstance(model, dict) or not isinstance(model.get("id"), str):
+            continue
+        pricing = model.get("pricing") if isinstance(model.get("pricing"), dict) else {}
+        try:
+            entry = price_entry(pricing)
+        except (ValueError, ArithmeticError) as exc:
+            skipped.append(f"{model['id']} ({exc})")
+            continue
+        if entry is None:
+            skipped.append(f"{model['id']} (no fixed price)")
+        else:
+            entries[model["id"]] = entry
+    return entries, skipped
+
+
+def price_entry(pricing: dict) -> dict | None:
+    """One table entry from a /models "pricing" object, or None for a router."""
+    entry = per_1k_prices(pricing)
+    if any(value < 0 for value in entry.values()):
+        return None
+    entry = {"prompt": Decimal(0), "completion": Decimal(0), **entry}
+    if "request" in pricing and Decimal(str(pricing["request"])):
+        entry["request"] = usd_from_list(pricing["request"], scale=0)
+    tiers = [
+        {
+            "min_prompt_tokens": int(override["min_prompt_tokens"]),
+            **per_1k_prices(override),
+        }
+        for override in pricing.get("overrides") or []
+        if isinstance(override, dict) and "min_prompt_tokens" in override
+    ]
+    if tiers:
+        entry["tiers"] = tiers
+    return entry
+
+
+def per_1k_prices(pricing: dict) -> dict[str, Decimal]:
+    return {
+        ours: usd_from_list(pricing[theirs], scale=3)
+        for theirs, ours in MODELS_LIST_PRICES
+        if theirs in pricing
+    }
+
+
+def usd_from_list(value: object, scale: int) -> Decimal:
+    """A price string from the list, times 10**scale, exactly; garbage raises."""
+    amount = Decimal(str(value)).scaleb(scale)
+    if amount < 0:
+        return amount  # "-1" marks a router
+    if not is_plausible_usd(amount) or len(amount.as_tuple().digits) > MAX_PRICE_DIGITS:
+        raise ValueError(f"implausible price {value!r}")
+    return amount
+
+
+def read_price_entries(path: str) -> dict[str, dict]:
+    """The raw entries of the current table, to keep the ones the list lacks."""
+    if not os.path.exists(path):
+        return {}
+    load_pricing(path)  # refuses a malformed table before anything is replaced
+    with open(path, "rb") as f:
+        return json.loads(f.read(), parse_float=Decimal, parse_int=Decimal)["models"]
+
+
+def write_price_table(path: str, entries: dict[str, dict], url: str) -> None:
+    """Replace the table file in one step, one model per line."""
+    today = utc_now().date()
+    lines = [
+        f"    {json.dumps(model)}: {to_json(entry)}" for model, entry in entries.items()
+    ]
+    text = (
+        f'{{\n  "unit": "{PRICING_UNIT}",\n  "updated": "{today}",\n'
+        f'  "source": {json.dumps(f"{url} on {today}, per-token prices times 1000")},\n'
+        '  "models": {\n' + ",\n".join(lines) + "\n  }\n}\n"
+    )
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(temporary, path)
+
+
+def price_change(model: str, old: Price, new: Price) -> str:
+    """Describe how a model's price changed, or "" when it did not."""
+    changes = [
+        f"{key} {plain_or_dash(before)} -> {plain_or_dash(after)}"
+        for key in PRICE_KEYS
+        if (before := getattr(old, key)) != (after := getattr(new, key))
+    ]
+    if [n for n, _ in old.tiers] != [n for n, _ in new.tiers]:
+        changes.append("long-context tiers")
+    return f"{model}: {', '.join(changes)} (USD per 1K)" if changes else ""
+
+
+# ---------------------------------------------------------------------------
+# Cheaper calls
+
+
+def optimize_prompt(text: str) -> str:
+    """Shrink a prompt without changing what it says.
+
+    Runs of spaces and tabs inside lines become one space, trailing spaces go,
+    a line repeated right after itself goes, blank lines shrink to one, and
+    JSON spread over lines is written compactly. Fenced code blocks (```) are
+    left byte for byte.
+
+    >>> text = 'Say   hi.  \\nSay   hi.\\n\\n\\n{\\n  "a": [1,  2]\\n}\\n'
+    >>> optimize_prompt(text + '```\\nx  =  1\\n```')
+    'Say hi.\\n\\n{"a":[1,2]}\\n```\\nx  =  1\\n```'
+    """
+    import re
+
+    parts = re.split(r"(^```.*?(?:^```[^\n]*$|\Z))", text, flags=re.M | re.S)
+    tidied = (part if n % 2 else tidy_prose(part) for n, part in enumerate(parts))
+    return "".join(tidied).strip()
+
+
+def tidy_prose(text: str) -> str:
+    """The rewrites of optimize_prompt, for text outside code blocks."""
+    import re
+
+    text = compact_json_payloads(text)
+    # What follows the last newline is the start of the next piece (a code
+    # block), not a line of its own.
+    ending = "\n" if text.endswith("\n") else ""
+    lines: list[str] = []
+    for line in text.removesuffix("\n").split("\n"):
+        body = line.lstrip(" \t")
+        line = line[: len(line) - len(body)] + re.sub(r"[ \t]{2,}", " ", body.rstrip())
+        if line and lines and line == lines[-1]:
+            continue  # a line said twice in a row
+        if not line and lines and not lines[-1]:
+            continue  # a second blank line
+        lines.append(line)
+    return "\n".join(lines) + ending
+
+
+def compact_json_payloads(text: str) -> str:
+    """Write JSON that starts a line without the whitespace between its tokens."""
+    import re
+
+    decoder = json.JSONDecoder()
+    pieces, done = [], 0
+    for start in (m.start(1) for m in re.finditer(r"(?m)^[ \t]*([\[{])", text)):
+        if start < done:
+            continue
+        try:
+            end = decoder.raw_decode(text, start)[1]
+        except ValueError:
+            continue
+        pieces += [
+            text[done:start],
+            re.sub(r'("(?:[^"\\]|\\.)*")|\s+', r"\1", text[start:end]),
+        ]
+        done = end
+    return "".join(pieces) + text[done:]
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Preview what --optimize would send instead of a prompt."""
+    load_dotenv_file()
+    if args.prompt in (None, "-"):
+        original = decode_input(read_input(None), "stdin")
+    else:
+        original = args.prompt
+    model = args.model or os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+    optimized = optimize_prompt(original)
+    print(optimized)
+    counter = Tokenizers().counter(model)
+    before, after = counter.count_text(original), counter.count_text(optimized)
+    line = f"Prompt tokens: {before:,} -> {after:,} ({after - before:+,})"
+    line += f" with {counter.tokenizer}"
+    price = find_price(load_pricing(args.pricing or DEFAULT_PRICING_PATH, False), model)
+    if price is not None and before > after:
+        saved = call_cost(price, Usage(before, 0)) - call_cost(price, Usage(after, 0))
+        line += f"; {money(saved)} less per call on {model}"
+    print(line, file=sys.stderr)
+    return EXIT_OK
+
+
+class ResponseCache:
+    """Replies kept on disk, so that the same request is never paid for twice.
+
+    The key is the model, the messages and max_tokens. Each reply is one JSON
+    file, written whole and then renamed into place.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self._warned = False
+
+    def get(self, payload: dict) -> tuple[Reply, Decimal | None] | None:
+        """The stored reply and what the call cost then, or None."""
+        try:
+            with open(self._path(payload), "rb") as f:
+                stored = json.loads(f.read(), parse_float=Decimal)
+            reply = Reply(stored["body"])
+            booked = stored.get("booked")
+            return reply, Decimal(booked) if is_plausible_usd(booked) else None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put(self, payload: dict, reply: Reply, booked: Decimal | None) -> None:
+        """Keep a reply; a cache that cannot be written is reported once."""
+        path = self._path(payload)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(f"{path}.{os.getpid()}.tmp", "w", encoding="utf-8") as f:
+                f.write(
+                    to_json({"body": reply.body, "booked": booked}, ensure_ascii=True)
+                )
+            os.replace(f"{path}.{os.getpid()}.tmp", path)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                warn(
+                    f"cannot write the response cache in {self.folder}: {exc.strerror}"
+                )
+
+    def _path(self, payload: dict) -> str:
+        import hashlib
+
+        key = {name: payload[name] for name in ("model", "messages", "max_tokens")}
+        text = json.dumps(key, ensure_ascii=False, sort_keys=True)
+        digest = hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()
+        return os.path.join(self.folder, digest[:2], f"{digest}.json")
+
+
+def default_cache_dir() -> str:
+    """$XDG_CACHE_HOME/track_usage, else ~/.cache/track_usage."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "track_usage")
+
+
+def compare_models(
+    jobs: list[Job], models: list[str], settings: Settings, prices: dict[str, Price]
+) -> int:
+    """Estimate every prompt on several models: a table, cheapest first."""
+    tokenizers = Tokenizers()
+    for model in models:
+        tokenizers.prefetch(model)
+    rows = [compare_row(jobs, model, settings, prices, tokenizers) for model in models]
+    rows.sort(
+        key=lambda row: (
+            row["cost_min"] is None,
+            row["cost_min"] or 0,
+            row["cost_max"] or 0,
+        )
+    )
+    if settings.json_out:
+        for row in rows:
+            print(to_json(row))
+        return EXIT_OK
+    shown = [
+        {
+            "model": row["model"],
+            "prompt tokens": ("~" if row["tokenizer_approx"] else "")
+            + f"{row['prompt_tokens']:,}",
+            "cost, prompt only": money(row["cost_min"])
+            if row["cost_min"] is not None
+            else "no price",
+            f"with up to {settings.max_tokens:,} output tokens": money(row["cost_max"])
+            if row["cost_max"] is not None
+            else "no price",
+        }
+        for row in rows
+    ]
+    print("\n".join(render_table(shown, list(shown[0]))))
+    if any(row["tokenizer_approx"] for row in rows):
+        print("~ counted with a stand-in tokenizer: an estimate")
+    return EXIT_OK
+
+
+def compare_row(
+    jobs: list[Job],
+    model: str,
+    settings: Settings,
+    prices: dict[str, Price],
+    tokenizers: Tokenizers,
+) -> dict:
+    """One model's estimate for all the prompts."""
+    counter = tokenizers.counter(model)
+    counts = [
+        counter.count_chat(build_messages(job.prompt, settings.system)) for job in jobs
+    ]
+    price = find_price(prices, model)
+    low = high = None
+    if price is not None:
+        low = sum((call_cost(price, Usage(n, 0)) for n in counts), Decimal(0))
+        high = sum(
+            (
+                call_cost(price, Usage(n, job.max_tokens))
+                for n, job in zip(counts, jobs, strict=True)
+            ),
+            Decimal(0),
+        )
+    return {
+        "model": model,
+        "prompt_tokens": sum(counts),
+        "tokenizer": counter.tokenizer,
+        "tokenizer_approx": counter.approx,
+        "cost_min": low,
+        "cost_max": high,
+    }
+
+
+# ---------------------------------------------------------------------------
 # Command line
 
 
@@ -2804,6 +4059,16 @@ class ArgumentParser(argparse.ArgumentParser):
             EXIT_USAGE,
             f"track_usage: error: {message}{hint}; see {self.prog} --help\n",
         )
+
+
+def subcommand_parser(name: str, about: str, *examples: str) -> ArgumentParser:
+    """A subcommand's parser, whose --help ends with a few real invocations."""
+    shown = "\n".join(f"  track_usage.py {name} {example}" for example in examples)
+    return ArgumentParser(
+        prog=f"track_usage.py {name}",
+        description=f"{about}\n\nexamples:\n{shown}",
+        formatter_class=HelpFormatter,
+    )
 
 
 def add_budget_options(parser: argparse.ArgumentParser) -> None:
@@ -2916,6 +4181,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip prompts the log already holds an ok record of, for the same model",
     )
+    parser.add_argument(
+        "--optimize",
+        action="store_true",
+        help="send each prompt as the optimize subcommand rewrites it (spaces,"
+        " repeated lines, JSON layout; code blocks untouched)",
+    )
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="answer a request seen before from a local cache, for $0",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="where --cache keeps replies (default: $XDG_CACHE_HOME/track_usage,"
+        " else ~/.cache/track_usage)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=model_list,
+        metavar="MODEL,MODEL,...",
+        help="estimate the prompts on each model, cheapest first (sends nothing)",
+    )
     add_budget_options(parser)
     parser.add_argument(
         "--budget-alert",
@@ -2953,14 +4241,165 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def model_list(text: str) -> list[str]:
+    """Parse a comma-separated list of model ids (for argparse)."""
+    models = [model.strip() for model in text.split(",") if model.strip()]
+    if not models:
+        raise argparse.ArgumentTypeError("expected model ids separated by commas")
+    return models
+
+
+def dimensions(text: str) -> tuple[str, ...]:
+    """Parse --by: day, week, month and/or model, comma-separated (for argparse)."""
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in REPORT_DIMENSIONS]
+    if unknown or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected some of {', '.join(REPORT_DIMENSIONS)}, each once, got {text!r}"
+        )
+    return names
+
+
+def iso_date(text: str) -> str:
+    """Parse a date such as 2026-12-04 (for argparse)."""
+    from datetime import date
+
+    try:
+        return str(date.fromisoformat(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date like 2026-12-04, got {text!r}"
+        ) from None
+
+
+def build_report_parser() -> argparse.ArgumentParser:
+    """track_usage.py report: totals from the log."""
+    parser = subcommand_parser(
+        "report",
+        "Add up the log: calls, tokens and booked cost, grouped and"
+        " filtered. Calls with no known cost and failed calls are shown"
+        " apart, and the local token estimates are compared with the billed"
+        " counts.",
+        "--by day,model --since 2026-12-01",
+        "--by month --format csv > usage.csv",
+    )
+    parser.add_argument(
+        "--by",
+        type=dimensions,
+        default=("day",),
+        metavar="DIM[,DIM]",
+        help="group by day, week, month and/or model (default: day)",
+    )
+    parser.add_argument(
+        "--since", type=iso_date, metavar="DATE", help="first day, in --timezone"
+    )
+    parser.add_argument(
+        "--until", type=iso_date, metavar="DATE", help="last day, in --timezone"
+    )
+    parser.add_argument(
+        "--model", metavar="MODEL", help="only calls served by this model"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="default: table",
+    )
+    parser.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help=f"whose calendar days (default: ${ENV_TIMEZONE}, else local time)",
+    )
+    add_log_options(parser)
+    return parser
+
+
+def build_chart_parser() -> argparse.ArgumentParser:
+    """track_usage.py chart: daily cost and tokens as a picture."""
+    parser = subcommand_parser(
+        "chart",
+        "Draw daily cost stacked by model (with the daily budget as a line)"
+        " and daily tokens. Needs matplotlib (requirements-optional.txt).",
+        "--out usage.png --days 30",
+        "--out usage.html --daily-budget 2",
+    )
+    parser.add_argument(
+        "--out",
+        default="usage.png",
+        metavar="PATH",
+        help="a .png file, or a .html page with the chart and the daily table"
+        " (default: usage.png)",
+    )
+    parser.add_argument(
+        "--days", type=positive_int, default=30, metavar="N", help="default: 30"
+    )
+    add_budget_options(parser)
+    add_log_options(parser)
+    return parser
+
+
+def build_pricing_parser() -> argparse.ArgumentParser:
+    """track_usage.py pricing: show or update the price table."""
+    parser = subcommand_parser(
+        "pricing",
+        "Show pricing.json, or rewrite it from OpenRouter's model list"
+        " ({OPENROUTER_BASE_URL}/models): per-token prices become exact"
+        " per-1K prices, entries the list lacks are kept, and the changes"
+        " are listed.",
+        "show openai/gpt-4o openai/gpt-4o-mini",
+        "update",
+    )
+    parser.add_argument("action", choices=("show", "update"), help="what to do")
+    parser.add_argument(
+        "models", nargs="*", metavar="MODEL", help="models to show (default: all)"
+    )
+    parser.add_argument(
+        "--pricing",
+        metavar="PATH",
+        help="the price table (default: pricing.json beside this script)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"for the download (default: {DEFAULT_TIMEOUT_S:g})",
+    )
+    return parser
+
+
+def build_optimize_parser() -> argparse.ArgumentParser:
+    """track_usage.py optimize: preview the --optimize rewrite."""
+    parser = subcommand_parser(
+        "optimize",
+        "Print a prompt as --optimize would send it, and the tokens and"
+        " dollars that saves. Reads the whole of stdin as one prompt when no"
+        " prompt is given.",
+        '"Summarise   this:   ..."',
+        "-m openai/gpt-4o < prompt.txt",
+    )
+    parser.add_argument("prompt", nargs="?", help="the prompt (default: stdin)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        metavar="MODEL",
+        help=f"whose tokenizer and price (default: ${ENV_MODEL}, else {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--pricing",
+        metavar="PATH",
+        help="the price table (default: pricing.json beside this script)",
+    )
+    return parser
+
+
 def build_budget_parser() -> argparse.ArgumentParser:
     """track_usage.py budget: today's spend against the daily budget."""
-    parser = ArgumentParser(
-        prog="track_usage.py budget",
-        description="Show today's spend, read from the log, against the daily budget."
-        "\n\nexamples:\n  track_usage.py budget --daily-budget 5\n"
-        "  track_usage.py budget --timezone America/New_York --json",
-        formatter_class=HelpFormatter,
+    parser = subcommand_parser(
+        "budget",
+        "Show today's spend, read from the log, against the daily budget.",
+        "--daily-budget 5",
+        "--timezone America/New_York --json",
     )
     add_budget_options(parser)
     add_log_options(parser)
@@ -2968,7 +4407,13 @@ def build_budget_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SUBCOMMANDS = {"budget": (build_budget_parser, cmd_budget)}
+SUBCOMMANDS = {
+    "budget": (build_budget_parser, cmd_budget),
+    "report": (build_report_parser, cmd_report),
+    "chart": (build_chart_parser, cmd_chart),
+    "pricing": (build_pricing_parser, cmd_pricing),
+    "optimize": (build_optimize_parser, cmd_optimize),
+}
 
 
 def parse_command_line(argv: list[str]) -> tuple[Callable, argparse.Namespace]:

@@ -239,7 +239,7 @@ def test_a_bill_above_its_reservation_is_reported_in_the_summary(run, server):
     )
     assert result.code == 0
     assert result.stderr_lines[-1] == (
-        "Over the reservations by $0.000399: some calls cost more than the table"
+        "Over the reservations by $0.000393: some calls cost more than the table"
         " price allowed for (a pricier endpoint, or a longer chat template than"
         " estimated)"
     )

@@ -143,7 +143,7 @@ def test_prices_are_read_as_exact_decimals(tmp_path):
         (
             {"models": {"a/b": {"prompt": 0.001, "completion": 0.002, "input": 1}}},
             'model "a/b": unknown key "input" (known: prompt, completion,'
-            " cached_prompt, cache_write, request)",
+            " cached_prompt, cache_write, request, tiers)",
         ),
         (
             {"models": {"a/b": {"prompt": 0.001}}},

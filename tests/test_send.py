@@ -37,7 +37,7 @@ def test_a_call_prints_the_reply_and_logs_tokens_and_exact_cost(run, server):
     )
     [record] = result.records()
     assert record == {
-        "schema_version": 2,
+        "schema_version": 3,
         "timestamp": record["timestamp"],
         "request_id": "gen-loopback-1",
         "input_line": None,
@@ -72,6 +72,9 @@ def test_a_call_prints_the_reply_and_logs_tokens_and_exact_cost(run, server):
         "latency_ms": record["latency_ms"],
         "attempts": 1,
         "finish_reason": "stop",
+        "cache_hit": False,
+        "saved_cost": None,
+        "prompt_tokens_unoptimized": None,
         "prompt_hash": record["prompt_hash"],
     }
     assert len(record["prompt_hash"]) == 64
