@@ -1841,11 +1841,13 @@ class Budget:
         When the call would fit once the calls in flight settle, waits for
         them rather than refusing.
         """
+        limit = self.limit
+        assert limit is not None, "reserve() needs a daily budget"
         while True:
             reservation, spend = self._try_reserve(need)
             if reservation is not None:
                 return reservation
-            if spend.spent + need > self.limit or stop.is_set():  # type: ignore[operator]
+            if spend.spent + need > limit or stop.is_set():
                 raise BudgetRefused(self._refusal(spend, need, what))
             stop.wait(BUDGET_POLL_S)
 
@@ -1879,10 +1881,11 @@ class Budget:
         booked = record["total_cost"]
         if reserved is not None and booked is not None and booked > reserved:
             self.overshoot += booked - reserved
-        if self.alert_at is not None and before < self.alert_at <= after:
+        limit, alert_at = self.limit, self.alert_at
+        if limit is not None and alert_at is not None and before < alert_at <= after:
             warn(
-                f"today's spend, {money(after)}, has passed {money(self.alert_at)}"
-                f" of the {money(self.limit)} daily budget"  # type: ignore[arg-type]
+                f"today's spend, {money(after)}, has passed {money(alert_at)}"
+                f" of the {money(limit)} daily budget"
             )
 
     def close(self) -> None:
@@ -1895,9 +1898,10 @@ class Budget:
                 os.remove(self._owner_lock.lock_file)
 
     def _refusal(self, spend: DaySpend, need: Decimal, what: str) -> str:
-        left = max(Decimal(0), self.limit - spend.spent)  # type: ignore[operator]
+        limit = self.limit or Decimal(0)
+        left = max(Decimal(0), limit - spend.spent)
         return (
-            f"daily budget: {money(spend.spent)} of {money(self.limit)} spent on"  # type: ignore[arg-type]
+            f"daily budget: {money(spend.spent)} of {money(limit)} spent on"
             f" {spend.day} ({zone_name(self.zone)}), {money(left)} left; {what}"
             f" needs up to {money(need)}. Lower --max-tokens, or raise --daily-budget"
         )
@@ -2361,17 +2365,19 @@ def load_dotenv_file() -> str:
     path = find_dotenv(usecwd=True)
     if not path:
         return ""
-    handler = logging.Handler()
-    handler.emit = lambda entry: warn(f"{path}: {entry.getMessage()}")  # type: ignore[method-assign]
+
+    def as_warning(entry: logging.LogRecord) -> bool:
+        warn(f"{path}: {entry.getMessage()}")
+        return False  # said here, in this tool's words: not again by logging
+
     logger = logging.getLogger("dotenv.main")
-    logger.addHandler(handler)
-    logger.propagate = False
+    logger.addFilter(as_warning)
     try:
         load_dotenv(path, override=False)
     except (UnicodeDecodeError, OSError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}; fix or remove it") from None
     finally:
-        logger.removeHandler(handler)
+        logger.removeFilter(as_warning)
     return path
 
 
@@ -2621,10 +2627,12 @@ class Runner:
             )
         # A bound that needs no tokenizer first: no token is shorter than a
         # byte. Only when it does not fit is the prompt counted exactly.
+        budget = self.budget
+        assert budget is not None
         bound = worst_case_cost(
             price, prompt_bytes_bound(messages), False, job.max_tokens
         )
-        reservation = self.budget.try_reserve(bound)  # type: ignore[union-attr]
+        reservation = budget.try_reserve(bound)
         if reservation is not None:
             return reservation
         counter = self.tokenizers.counter(job.model)
@@ -2634,7 +2642,7 @@ class Runner:
             f"{job.ref or 'the call'} ({prompt_tokens:,} prompt tokens and up to"
             f" {job.max_tokens:,} output tokens of {job.model})"
         )
-        return self.budget.reserve(need, what, self.stop)  # type: ignore[union-attr]
+        return budget.reserve(need, what, self.stop)
 
     def send(
         self, job: Job, payload: dict
@@ -2665,7 +2673,7 @@ class Runner:
         self.add_estimates(record, job, messages)
         if reply is not None:
             add_reply(record, reply, self.prices)
-        record["attempts"] = problem.attempts if problem else reply.attempts  # type: ignore[union-attr]
+        record["attempts"] = (problem or reply or ApiError("")).attempts
         if problem is not None:
             record.update(status="error", error=str(problem))
         return record, reply, problem
@@ -2927,7 +2935,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
         print(f"Limit:      none (set --daily-budget or {ENV_DAILY_BUDGET})")
     else:
         print(f"Limit:      {money(limit)}")
-        print(f"Remaining:  {money(remaining)}")  # type: ignore[arg-type]
+        print(f"Remaining:  {money(max(Decimal(0), limit - spend.spent))}")
     if reserved:
         print(f"In flight:  {money(reserved)} reserved by calls under way")
     return EXIT_OK
@@ -4134,6 +4142,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to read the input (default: jsonl for .jsonl files or when the"
         ' first line is an object with "prompt", else text)',
     )
+    add_call_options(parser)
+    add_spending_options(parser)
+    add_output_options(parser)
+    return parser
+
+
+def add_call_options(parser: argparse.ArgumentParser) -> None:
+    """How each call is made: model, size, timing, retries."""
     parser.add_argument(
         "-m",
         "--model",
@@ -4176,6 +4192,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stream", action="store_true", help="print each reply as it arrives"
     )
+
+
+def add_spending_options(parser: argparse.ArgumentParser) -> None:
+    """What to skip, rewrite, cache or refuse, to spend less."""
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -4213,6 +4233,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="warn when the day's spend passes this share of the budget"
         f" (default: {DEFAULT_BUDGET_ALERT_PCT})",
     )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """What is logged and printed."""
     parser.add_argument(
         "--no-content",
         action="store_true",
@@ -4238,7 +4262,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every retry on stderr"
     )
-    return parser
 
 
 def model_list(text: str) -> list[str]:

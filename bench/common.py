@@ -65,20 +65,26 @@ def bench_env(base_url: str, **extra: str) -> dict[str, str]:
 
 
 def time_command(
-    cmd: list[str], env: dict[str, str], stdin: bytes | None = None
+    cmd: list[str],
+    env: dict[str, str],
+    stdin: bytes | None = None,
+    cwd: str | None = None,
 ) -> float:
     """Wall-clock seconds of one run; the command must succeed."""
     start = time.perf_counter()
-    subprocess.run(cmd, env=env, input=stdin, capture_output=True, check=True)
+    subprocess.run(cmd, env=env, input=stdin, capture_output=True, check=True, cwd=cwd)
     return time.perf_counter() - start
 
 
 def interleaved_medians(
-    commands: dict[str, list[str]], env: dict[str, str], runs: int
+    commands: dict[str, list[str]],
+    env: dict[str, str],
+    runs: int,
+    cwd: str | None = None,
 ) -> dict[str, float]:
     """Time the commands in turn, `runs` times each, and return each median."""
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, cmd in commands.items():
-            times[name].append(time_command(cmd, env))
+            times[name].append(time_command(cmd, env, cwd=cwd))
     return {name: statistics.median(values) for name, values in times.items()}
