@@ -3028,26 +3028,34 @@ class Report:
             for _, record in log.read():
                 self._add_spans(self._spans_of([record]))
             return self
-        line_pattern = re.compile(REPORT_LINE)
-        for first_line, block in jsonl_blocks(log.path):
-            self._add_spans(self._scan(block, first_line, line_pattern.match, log))
+        match = re.compile(REPORT_LINE).match
+        numbers = LineNumbers(log.path)
+        for offset, block, end in jsonl_blocks(log.path):
+
+            def where(at: int, offset: int = offset) -> str:
+                return f"{log.path} line {numbers.at(offset + at)}"
+
+            self._add_spans(self._scan(block, end, match, where))
         return self
 
     def _scan(
-        self, block: bytes, first_line: int, match: Callable, log: LogFile
+        self, block: bytes, end: int, match: Callable, where: Callable
     ) -> dict[tuple, list[bytes]]:
-        """Group the number spans of a block's records by what sets them apart."""
+        """Group the number spans of the block's lines (up to `end`) by what sets
+        them apart; `where(position)` names a line in a warning."""
         spans: dict[tuple, list[bytes]] = {}
         day_of_hour = self._hour_days.get
-        pos, end = 0, len(block)
+        pos = 0
         while pos < end:
-            line_end = block.find(b"\n", pos)
-            found = match(block, pos)
+            line_end = block.find(b"\n", pos, end)
+            line_end = end if line_end < 0 else line_end
+            # A whole record ends with "}"; one cut short goes the slow way, to
+            # be skipped with a warning.
+            whole = block[line_end - 1 : line_end] == b"}"
+            found = match(block, pos, line_end) if whole else None
             if found is None:
-                line = block[pos:line_end]
-                extra = self._spans_of(
-                    _decoded_line(line, first_line + block.count(b"\n", 0, pos), log)
-                )
+                decoded = _decoded_line(block[pos:line_end], lambda at=pos: where(at))
+                extra = self._spans_of(decoded)
                 for key, more in extra.items():
                     spans.setdefault(key, []).extend(more)
             else:
@@ -3094,6 +3102,7 @@ class Report:
 
     def _add_spans(self, spans: dict[tuple, list[bytes]]) -> None:
         """Sum each group's spans (in C, a column at a time) into the totals."""
+        import operator
         import re
 
         numbers = re.compile(SPAN_NUMBERS)
@@ -3105,16 +3114,14 @@ class Report:
             text = b"\n".join(group).replace(b'_estimated": null', b'_estimated": -1')
             text = text.replace(b"null", b"0")
             columns = list(zip(*numbers.findall(text), strict=True))
-            add_group(
-                self.groups.setdefault(key, new_totals()),
-                columns,
-                status,
-                hit,
-                unpriced,
-            )
-            add_group(self.total, columns, status, hit, unpriced)
+            counts = [list(map(int, column)) for column in columns[:4]]
+            sums = group_totals(counts, columns[4:6], status, hit, unpriced)
+            for totals in (self.groups.setdefault(key, new_totals()), self.total):
+                totals[:] = map(operator.add, totals, sums)
             if source == b"api":
-                add_estimates_error(self.estimates, model.decode(), columns)
+                estimated = [list(map(int, column)) for column in columns[6:]]
+                entry = self.estimates.setdefault(model.decode(), [0, 0.0, 0.0] * 2)
+                add_estimates_error(entry, counts[:2], estimated)
 
     def _group_key(self, day: str, model: str) -> tuple | None:
         """The report row a day and model belong to, or None when filtered out."""
@@ -3132,55 +3139,60 @@ class Report:
 
 
 def new_totals() -> list:
-    """A row of report totals: counts, tokens and money, all zero."""
-    totals: list = [0] * len(REPORT_COLUMNS)
+    """A row of report totals: counts, tokens and money, all zero; one more
+    count at the end, of the calls with a known cost."""
+    totals: list = [0] * (len(REPORT_COLUMNS) + 1)
     totals[REPORT_COLUMNS.index("cost")] = Decimal(0)
     totals[REPORT_COLUMNS.index("saved")] = Decimal(0)
     return totals
 
 
-def add_group(
-    totals: list, columns: list, status: bytes, hit: bytes, unpriced: bool
-) -> None:
-    """Add one group of records (as columns of number texts) to a totals row."""
-    prompt, completion, cached, reasoning, cost, saved = columns[:6]
-    calls = len(prompt)
-    tokens = [
-        sum(map(int, column)) for column in (prompt, completion, cached, reasoning)
-    ]
-    totals[0] += calls
-    totals[1] += calls if status != b"ok" else 0
-    for index, count in enumerate(tokens, 2):
-        totals[index] += count
-    if unpriced and (status == b"ok" or tokens[0]):
-        totals[7] += calls
-        totals[8] += tokens[0] + tokens[1]
-    else:
-        totals[6] += sum(map(Decimal, b" ".join(cost).decode().split()), Decimal(0))
+def group_totals(
+    counts: list[list[int]], money: list, status: bytes, hit: bytes, unpriced: bool
+) -> list:
+    """A row of totals for one group of records that share status, cache hit
+    and whether their cost is known: `counts` are the prompt, completion,
+    cached and reasoning tokens, `money` the cost and saved texts."""
+    row = new_totals()
+    calls = len(counts[0])
+    row[0] = calls
+    row[1] = calls if status != b"ok" else 0
+    row[2:6] = map(sum, counts)
+    if unpriced and (status == b"ok" or row[2]):
+        row[7], row[8] = calls, row[2] + row[3]
+    elif not unpriced:
+        row[6] = sum(map(Decimal, b" ".join(money[0]).decode().split()), Decimal(0))
+        row[-1] = calls
     if hit == b"true":
-        totals[9] += calls
-        totals[10] += sum(map(Decimal, b" ".join(saved).decode().split()), Decimal(0))
+        row[9] = calls
+        row[10] = sum(map(Decimal, b" ".join(money[1]).decode().split()), Decimal(0))
+    return row
 
 
-def add_estimates_error(estimates: dict[str, list], model: str, columns: list) -> None:
-    """Keep, per model, how far the local estimates were from the billed counts.
+def add_estimates_error(
+    entry: list, billed: list[list[int]], estimated: list[list[int]]
+) -> None:
+    """Keep how far a model's local estimates were from the billed counts.
 
-    Each entry is [calls, sum and worst of the relative prompt error, the same
+    `entry` is [calls, sum and worst of the relative prompt error, the same
     for completions]. A billed count of 0, or an estimate that is unknown
     (-1), says nothing and is left out.
     """
     import itertools
     import operator
 
-    entry = estimates.setdefault(model, [0, 0.0, 0.0, 0, 0.0, 0.0])
-    pairs = ((0, columns[0], columns[6]), (3, columns[1], columns[7]))
-    for offset, billed_texts, estimated_texts in pairs:
-        billed = list(map(int, billed_texts))
-        estimated = list(map(int, estimated_texts))
-        known = [b > 0 and e >= 0 for b, e in zip(billed, estimated, strict=True)]
-        kept = list(itertools.compress(billed, known))
-        guesses = itertools.compress(estimated, known)
-        errors = list(map(operator.truediv, map(operator.sub, guesses, kept), kept))
+    zero = itertools.repeat(0)
+    for offset, counts, guesses in zip((0, 3), billed, estimated, strict=True):
+        positive = map(operator.gt, counts, zero)
+        known = list(map(operator.and_, positive, map(operator.ge, guesses, zero)))
+        kept = list(itertools.compress(counts, known))
+        errors = list(
+            map(
+                operator.truediv,
+                map(operator.sub, itertools.compress(guesses, known), kept),
+                kept,
+            )
+        )
         if errors:
             entry[offset] += len(errors)
             entry[offset + 1] += sum(errors)
@@ -3189,36 +3201,63 @@ def add_estimates_error(estimates: dict[str, list], model: str, columns: list) -
                 entry[offset + 2] = worst
 
 
-def jsonl_blocks(path: str) -> Iterator[tuple[int, bytes]]:
-    """Read a file in blocks of whole lines: (number of the first line, block)."""
-    first_line, rest = 1, b""
+def jsonl_blocks(path: str) -> Iterator[tuple[int, bytes, int]]:
+    """Read a file in blocks of whole lines: (offset, block, end of its lines).
+
+    Nothing is copied: the line that runs past a block is read again as the
+    start of the next one (a line longer than a block is read whole).
+    """
     with open(path, "rb") as f:
-        while chunk := f.read(REPORT_BLOCK_BYTES):
-            block = rest + chunk
-            cut = block.rfind(b"\n") + 1
-            block, rest = block[:cut], block[cut:]
-            if block:
-                yield first_line, block
-                first_line += block.count(b"\n")
-    if rest:
-        yield first_line, rest + b"\n"
+        offset = 0
+        while block := f.read(REPORT_BLOCK_BYTES):
+            while b"\n" not in block and (more := f.read(REPORT_BLOCK_BYTES)):
+                block += more
+            end = block.rfind(b"\n") + 1 or len(block)
+            if end < len(block) and len(block) >= REPORT_BLOCK_BYTES:
+                f.seek(offset + end)
+            else:
+                end = len(block)  # the end of the file, perhaps without a newline
+            yield offset, block, end
+            offset += end
 
 
-def _decoded_line(line: bytes, number: int, log: LogFile) -> list[dict]:
+def _decoded_line(line: bytes, where: Callable[[], str]) -> list[dict]:
     """Decode one line in full; a line that is not a record is warned about."""
     if not line.strip():
         return []
     try:
         record = json.loads(line, parse_float=Decimal)
-    except ValueError:
+    except (ValueError, RecursionError):
         record = None
     if not isinstance(record, dict):
         warn(
-            f"{log.path} line {number} is not a whole record (cut short by a crash,"
-            " or edited?); skipped"
+            f"{where()} is not a whole record (cut short by a crash, or edited?);"
+            " skipped"
         )
         return []
     return [record]
+
+
+class LineNumbers:
+    """Line numbers of positions in a file, counted only when a warning asks."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._offset, self._line = 0, 1
+
+    def at(self, offset: int) -> int:
+        """The number of the line that starts at byte `offset`."""
+        if offset < self._offset:
+            self._offset, self._line = 0, 1
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            while self._offset < offset:
+                chunk = f.read(min(offset - self._offset, REPORT_BLOCK_BYTES))
+                if not chunk:
+                    break
+                self._line += chunk.count(b"\n")
+                self._offset += len(chunk)
+        return self._line
 
 
 def utc_minute(timestamp: object) -> bytes | None:
@@ -3246,8 +3285,8 @@ def report_rows(report: Report) -> list[dict]:
 def totals_dict(totals: list) -> dict:
     """A totals row by column name; the cost of calls that all lack a price is
     unknown (None), not $0."""
-    row = dict(zip(REPORT_COLUMNS, totals, strict=True))
-    if row["calls"] and row["unpriced_calls"] == row["calls"]:
+    row = dict(zip(REPORT_COLUMNS, totals[: len(REPORT_COLUMNS)], strict=True))
+    if row["unpriced_calls"] and not totals[-1]:
         row["cost"] = None
     return row
 

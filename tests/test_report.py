@@ -295,3 +295,39 @@ def test_an_unknown_estimate_is_left_out_not_taken_as_zero(tmp_path):
         0.2,
     )
     assert (errors["prompt_mean_error"], errors["calls"]) == (-0.1, 2)
+
+
+def test_unpriced_calls_beside_failed_ones_show_no_cost(tmp_path):
+    rows = [
+        record("2026-03-07T12:00:00.000+00:00", "a/m", None),
+        record(
+            "2026-03-07T12:01:00.000+00:00",
+            "a/m",
+            None,
+            status="error",
+            prompt_tokens=None,
+            completion_tokens=None,
+            token_source=None,
+        ),
+    ]
+    (tmp_path / "usage.jsonl").write_text(
+        "".join(tu.record_json(r) + "\n" for r in rows)
+    )
+    [row] = totals(report(tmp_path / "usage.jsonl", "day")).values()
+    assert (row["calls"], row["failed"], row["unpriced_calls"]) == (2, 1, 1)
+    assert row["cost"] is None
+
+
+def test_a_last_line_without_a_newline_is_read(tmp_path, monkeypatch):
+    path = write_jsonl(tmp_path / "usage.jsonl")
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    monkeypatch.setattr(tu, "REPORT_BLOCK_BYTES", 1000)
+    assert tu.totals_dict(report(path, "day").total)["calls"] == 8
+
+
+def test_a_record_cut_short_is_skipped_even_when_its_counts_survive(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "usage.jsonl")
+    cut = tu.record_json(RECORDS[1])[:-20]  # the texts at the end are cut off
+    path.write_text(path.read_text() + cut + "\n")
+    assert tu.totals_dict(report(path, "day").total)["calls"] == 8
+    assert "line 9 is not a whole record" in capsys.readouterr().err
