@@ -20,13 +20,14 @@ billed ones.
 
 from __future__ import annotations
 
-# Only light modules are imported up here, so that --help starts about as fast
-# as argparse alone; requests, tiktoken and the rest are imported where used.
+# Only light modules are imported up here (argparse imports re anyway), so that
+# --help starts fast; requests, tiktoken and the rest are imported where used.
 import argparse
 import json
 import os
+import re
 import sys
-from decimal import Decimal
+from decimal import Context, Decimal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CONCURRENCY = 4
 DEFAULT_RETRIES = 3
 DEFAULT_BUDGET_ALERT_PCT = 80
+# --optimize drops a line repeated right after itself only from this length
+# on: short repeated lines ("yes", "yes", "no") are often data.
+MIN_REPEATED_LINE = 40
+# How long to wait for a log's lock before saying something is wrong.
+LOCK_TIMEOUT_S = 120.0
 # Upper bounds of numeric options: beyond them a value is a typo.
 MAX_ARG_NUMBER = 10_000_000
 MAX_TIMEOUT_S = 86_400
@@ -75,6 +81,8 @@ PRICING_UNIT = "USD per 1K tokens"
 # booked, so that cost arithmetic stays exact and small.
 MAX_PLAUSIBLE_USD = Decimal(1_000_000)
 MIN_PRICE_EXPONENT = -30
+# Sums of money are exact: no rounding at the 28 digits of decimal's default.
+EXACT = Context(prec=80)
 MAX_PRICE_DIGITS = 30
 MAX_PLAUSIBLE_TOKENS = 10**12
 PRICE_KEYS = ("prompt", "completion", "cached_prompt", "cache_write", "request")
@@ -130,13 +138,15 @@ APPROX_PROMPT_EXTRA_TOKENS = 32
 BUCKET_S = 900
 BUCKET_WINDOW_S = 50 * 3600
 BUDGET_POLL_S = 0.1
+BUDGET_WAIT_NOTE_S = 5.0
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Fields new in each schema version: a log written by an earlier version has
 # none of them, and readers treat them as unknown.
 SCHEMA_ADDITIONS = {
     2: ("input_line", "input_id", "attempts", "prompt_hash"),
     3: ("cache_hit", "saved_cost", "prompt_tokens_unoptimized"),
+    4: ("reserved_cost",),
 }
 # The fields a report reads come first in every record, and the free texts
 # last, so that a report can decode the start of each line and skip the rest.
@@ -175,6 +185,7 @@ LOG_FIELDS = (
     "reported_cost",
     "is_byok",
     "cost_source",
+    "reserved_cost",
     "latency_ms",
     "attempts",
     "finish_reason",
@@ -274,8 +285,6 @@ class ApiError(TrackUsageError):
     @property
     def stops_batch(self) -> bool:
         """True when every later call would fail the same way."""
-        import re
-
         if self.status in BATCH_STOPPING_STATUSES:
             return True
         return self.status == 429 and bool(
@@ -296,13 +305,24 @@ class BudgetRefused(TrackUsageError):
 
 
 # Values that must never reach the terminal: the API key, once it is loaded.
+# A text holding this many of its first characters is taken for an echo of it.
+SECRET_PREFIX_CHARS = 16
 _SECRETS: list[str] = []
 
 
 def redact(text: str) -> str:
-    """Replace every known secret in a text with ***."""
+    """Replace every known secret in a text with ***, and anything that starts
+    like one (a secret echoed back, cut short).
+
+    >>> _SECRETS.append("sk-or-v1-0123456789abcdef0123")
+    >>> redact("key sk-or-v1-0123456789abcdef0123 and sk-or-v1-0123456789ab...")
+    'key *** and ***...'
+    >>> _SECRETS.pop() and None
+    """
     for secret in _SECRETS:
         text = text.replace(secret, "***")
+        start = re.escape(secret[:SECRET_PREFIX_CHARS])
+        text = re.sub(start + r"[\w-]*", "***", text)
     return text
 
 
@@ -586,8 +606,6 @@ def strip_date(model: str) -> str:
     >>> strip_date("google/gemma-4-26b-a4b-it-20260403:free")
     'google/gemma-4-26b-a4b-it:free'
     """
-    import re
-
     return re.sub(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})(?=$|:)", "", model)
 
 
@@ -830,11 +848,11 @@ class Reply:
         message = choice.get("message") if _is_dict(choice.get("message")) else {}
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         content = message.get("content")
-        self.text: str | None = content if isinstance(content, str) else None
-        self.model_used: str | None = _str_or_none(body.get("model"))
-        self.provider: str | None = _str_or_none(body.get("provider"))
-        self.request_id: str | None = _str_or_none(body.get("id")) or generation_id
-        self.finish_reason: str | None = _str_or_none(choice.get("finish_reason"))
+        self.text = _str_or_none(content)
+        self.model_used = _str_or_none(body.get("model"))
+        self.provider = _str_or_none(body.get("provider"))
+        self.request_id = _str_or_none(body.get("id")) or generation_id
+        self.finish_reason = _str_or_none(choice.get("finish_reason"))
         self.usage = parse_usage(usage)
         byok = usage.get("is_byok")
         self.is_byok: bool | None = byok if isinstance(byok, bool) else None
@@ -844,7 +862,8 @@ class Reply:
 
 
 def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+    """A text the server sent, with any secret removed; None if not a text."""
+    return redact(value) if isinstance(value, str) else None
 
 
 def parse_usage(usage: dict) -> Usage | None:
@@ -960,13 +979,21 @@ def api_error(
     if metadata.get("raw"):
         message += f" ({one_line(str(metadata['raw']), 200)})"
     hint = hint_for(status)
+    if status == 429 and re.search(DAILY_QUOTA_PATTERN, message, re.IGNORECASE):
+        hint = " (a daily quota is used up: wait for it to reset, or use another model)"
     availability = error.get("availability")
     if not isinstance(availability, dict):
         availability = {}
     if retry_after is None and _is_count(availability.get("retry_after")):
         retry_after = str(availability["retry_after"])
+    code = error.get("code")
+    label = (
+        code
+        if isinstance(code, str) and code.strip() and http_status == 200
+        else status
+    )
     problem = ApiError(
-        f"OpenRouter error {status}: {message}{hint}",
+        f"OpenRouter error {label}: {message}{hint}",
         status,
         retryable=status in RETRYABLE_STATUSES
         and availability.get("retryable") is not False,
@@ -979,9 +1006,10 @@ def api_error(
 def one_line(text: str, limit: int) -> str:
     """Squeeze a server's text onto one line of at most `limit` characters.
 
-    Secrets are removed first, so that cutting never leaves half a key behind.
+    Secrets are removed from all of it first, so that cutting never leaves
+    half a key behind.
     """
-    return " ".join(redact(text[: limit * 4]).split())[:limit]
+    return " ".join(redact(text)[: limit * 4].split())[:limit]
 
 
 def seconds_from_retry_after(value: str | None) -> float | None:
@@ -1060,9 +1088,13 @@ class OpenRouterClient:
                 stream=on_text is not None,
                 allow_redirects=False,  # a re-sent POST would have no body
             )
-            if on_text is not None and response.status_code == 200:
-                return read_stream(response.iter_lines(), on_text)
-            return read_reply(response)
+            content_type = response.headers.get("Content-Type", "")
+            if on_text is not None and content_type.startswith("text/event-stream"):
+                return read_stream(sse_lines(response.iter_content(1 << 16)), on_text)
+            reply = read_reply(response)
+            if on_text is not None and reply.text:
+                on_text(reply.text)  # a server that does not stream: all at once
+            return reply
         except requests.Timeout:
             raise ApiError(
                 f"no answer from {url} within {self.timeout_s:g} s"
@@ -1132,6 +1164,7 @@ def read_reply(response: requests.Response) -> Reply:
     )
     if problem is not None:
         problem.partial = reply if reply and reply.usage else None
+        problem.retryable = problem.retryable and problem.partial is None
         raise problem
     return reply  # type: ignore[return-value]
 
@@ -1148,10 +1181,7 @@ def read_stream(lines: Iterable[bytes], on_text: Callable[[str], None]) -> Reply
     texts: list[str] = []
     body: dict = {"choices": [{"message": {"content": None}}]}
     try:
-        for line in lines:
-            if not line.startswith(b"data:"):
-                continue  # a comment, a blank line or another SSE field
-            data = line[5:].strip()
+        for data in sse_events(lines):
             if data == b"[DONE]":
                 return stream_reply(body, texts)
             chunk = json.loads(data, parse_float=Decimal)
@@ -1162,15 +1192,52 @@ def read_stream(lines: Iterable[bytes], on_text: Callable[[str], None]) -> Reply
                 problem = error_in_body(chunk, 200)
             if problem is not None:
                 problem.partial = stream_reply(body, texts)
+                billed = texts or isinstance(body.get("usage"), dict)
+                problem.retryable = problem.retryable and not billed
                 raise problem
             merge_chunk(body, chunk, texts, on_text)
-    except (requests.RequestException, ValueError) as exc:
+    except (requests.RequestException, ValueError, RecursionError) as exc:
         problem = ApiError(f"the stream broke off: {connection_problem(exc)}")
         problem.partial = stream_reply(body, texts)
+        problem.retryable = False  # what was shown cannot be taken back
         raise problem from None
     problem = ApiError("the stream ended before it was complete")
     problem.partial = stream_reply(body, texts)
     raise problem
+
+
+def sse_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Split a byte stream into lines (LF, CRLF or CR), in time linear in its
+    length however long a line is."""
+    pending = b""
+    for chunk in chunks:
+        lines = re.split(rb"\r\n|\r|\n", pending + chunk)
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def sse_events(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The data of each server-sent event: its "data:" lines joined by newlines.
+
+    Comments (lines that start with ":") and other fields are skipped.
+
+    >>> lines = [b": OPENROUTER PROCESSING", b"", b'data: {"a":', b"data: 1}", b""]
+    >>> list(sse_events(lines))
+    [b'{"a":\\n1}']
+    """
+    data: list[bytes] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield b"\n".join(data)
+            data = []
+        elif line.startswith(b"data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(b" ") else value)
+    if data:
+        yield b"\n".join(data)
 
 
 def _is_error_choice(chunk: dict) -> bool:
@@ -1191,8 +1258,11 @@ def merge_chunk(
     for key in ("id", "model", "provider"):
         if chunk.get(key) is not None:
             body[key] = chunk[key]
-    if isinstance(chunk.get("usage"), dict):
-        body["usage"] = chunk["usage"]
+    usage = chunk.get("usage")
+    if isinstance(usage, dict) and (
+        usage.get("cost") is not None or "usage" not in body
+    ):
+        body["usage"] = usage
     choices = chunk.get("choices")
     if not (isinstance(choices, list) and choices and isinstance(choices[0], dict)):
         return
@@ -1250,8 +1320,6 @@ def connection_problem(exc: Exception) -> str:
     >>> connection_problem(OSError("... [Errno 111] Connection refused'))"))
     'Connection refused'
     """
-    import re
-
     text = str(exc)
     found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
     if found:
@@ -1472,15 +1540,20 @@ class LogLock:
         self._file_lock = None
 
     def __enter__(self) -> None:
+        from filelock import FileLock, Timeout
+
         self._thread_lock.acquire()
         try:
             if self._file_lock is None:
-                from filelock import FileLock
-
                 self._file_lock = FileLock(self.path, thread_local=False)
-            self._file_lock.acquire()
-        except BaseException:
+            self._file_lock.acquire(timeout=LOCK_TIMEOUT_S)
+        except BaseException as exc:
             self._thread_lock.release()
+            if isinstance(exc, Timeout):
+                raise TrackUsageError(
+                    f"could not lock {self.path} in {LOCK_TIMEOUT_S:g} s: another"
+                    " process holds it, or its folder does not allow lock files"
+                ) from None
             raise
 
     def __exit__(self, *exc_info: object) -> None:
@@ -1516,6 +1589,8 @@ class LogFile:
             )
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            with open(self.path, "a+b"):  # fails at once where no file can be made
+                pass
             with self.lock, open(self.path, "a+b") as f:
                 if self.format == "csv":
                     self._csv_header(f)
@@ -1631,7 +1706,9 @@ def csv_bytes(rows: list) -> bytes:
     import io
 
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    # With CRLF as the line end, the writer quotes any cell holding a CR or an
+    # LF, so no reader can split a record on a lone CR.
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue().encode("utf-8", "replace")
 
 
@@ -1769,22 +1846,30 @@ def load_zone(name: str | None) -> tzinfo | None:
 
 
 def zone_name(zone: tzinfo | None) -> str:
-    """Name a zone for people: its IANA key, or "local (CET)"."""
+    """Name a zone for people: its IANA key, or "CET, local time"."""
     if zone is not None:
         return str(zone)
     from datetime import datetime
 
-    return f"local ({datetime.now().astimezone().tzname()})"
+    return f"{datetime.now().astimezone().tzname()}, local time"
 
 
 class DaySpend:
     """What a day's log says: money booked, calls made, calls with no price."""
 
-    def __init__(self, day: date, spent: Decimal, calls: int, unpriced: int) -> None:
+    def __init__(
+        self,
+        day: date,
+        spent: Decimal,
+        calls: int,
+        unpriced: int,
+        assumed: Decimal = Decimal(0),
+    ) -> None:
         self.day = day
         self.spent = spent
         self.calls = calls
         self.unpriced = unpriced
+        self.assumed = assumed  # in `spent`: unknown costs, counted as reserved
 
 
 class Budget:
@@ -1832,6 +1917,7 @@ class Budget:
             return DaySpend(day, Decimal(0), 0, 0), Decimal(0)
         with self.log.lock:
             state = self._caught_up_state()
+            self._drop_dead_owners(state)
             self._save(state)
         return self._spend(state), self._reserved(state)
 
@@ -1841,15 +1927,29 @@ class Budget:
         When the call would fit once the calls in flight settle, waits for
         them rather than refusing.
         """
+        import time
+
         limit = self.limit
         assert limit is not None, "reserve() needs a daily budget"
+        started_s, said = time.monotonic(), False
         while True:
             reservation, spend = self._try_reserve(need)
             if reservation is not None:
                 return reservation
             if spend.spent + need > limit or stop.is_set():
                 raise BudgetRefused(self._refusal(spend, need, what))
+            if not said and time.monotonic() - started_s > BUDGET_WAIT_NOTE_S:
+                said = True
+                warn(f"{what} waits for calls in flight to settle, to fit the budget")
             stop.wait(BUDGET_POLL_S)
+
+    def release(self, reservation: str) -> None:
+        """Give back a reservation whose call was not made."""
+        with self.log.lock:
+            state = self._caught_up_state()
+            state["reservations"].pop(reservation, None)
+            self._save(state)
+        self._mine.pop(reservation, None)
 
     def try_reserve(self, need: Decimal) -> str | None:
         """Set aside `need` dollars if they fit right now; else None."""
@@ -1869,6 +1969,8 @@ class Budget:
 
     def settle(self, reservation: str | None, record: dict) -> None:
         """Append a call's record and release its reservation, in one step."""
+        if reservation is not None:
+            record = {**record, "reserved_cost": self._mine.get(reservation)}
         with self.log.lock:
             state = self._caught_up_state()
             before = self._spend(state).spent
@@ -1944,13 +2046,14 @@ class Budget:
     def _spend(self, state: dict) -> DaySpend:
         day, start, end = day_window(utc_now(), self.zone)
         first, last = start.timestamp(), end.timestamp()
-        spent, calls, unpriced = Decimal(0), 0, 0
-        for bucket, (usd, n, n_unpriced) in state["buckets"].items():
+        spent, calls, unpriced, assumed = Decimal(0), 0, 0, Decimal(0)
+        for bucket, (usd, n, n_unpriced, usd_assumed) in state["buckets"].items():
             if first <= int(bucket) < last:
-                spent += Decimal(usd)
+                spent = EXACT.add(spent, Decimal(usd))
                 calls += n
                 unpriced += n_unpriced
-        return DaySpend(day, spent, calls, unpriced)
+                assumed = EXACT.add(assumed, Decimal(usd_assumed))
+        return DaySpend(day, spent, calls, unpriced, assumed)
 
     @staticmethod
     def _reserved(state: dict) -> Decimal:
@@ -1964,86 +2067,147 @@ class Budget:
         return state
 
     def _load(self) -> dict:
-        """The state file's contents; anything unreadable starts afresh.
-
-        Starting afresh only costs one read of the log: spend always comes
-        from the log, and reservations in flight then wait to be settled.
-        """
-        state = {"format": 1, "offset": 0, "line": 1, "head": "", "buckets": {}}
-        state["reservations"] = {}
+        """The state file's contents; anything unreadable or implausible starts
+        afresh, which only costs one read of the log."""
+        fresh = {"format": 2, "offset": 0, "line": 1, "log": ["", "", 0]}
+        fresh.update(buckets={}, reservations={})
         try:
             with open(self.state_path, encoding="utf-8") as f:
-                saved = json.load(f)
-        except (OSError, ValueError):
-            return state
-        if isinstance(saved, dict) and saved.get("format") == 1:
-            for key, default in state.items():
-                if type(saved.get(key)) is type(default):
-                    state[key] = saved[key]
-        return state
+                saved = json.load(f, parse_float=Decimal)
+        except (OSError, ValueError, RecursionError):
+            return fresh
+        return saved if valid_budget_state(saved) else fresh
 
     def _catch_up(self, state: dict) -> None:
         """Add the records appended since the last read to the spend buckets."""
-        from datetime import datetime, timedelta
+        from datetime import timedelta
 
-        head = _file_head(self.log.path)
-        size = os.path.getsize(self.log.path) if head else 0
-        if size < state.get("offset", 0) or not head.startswith(state.get("head", "")):
-            state.update(offset=0, line=1, buckets={})  # a new or rewritten log
+        fingerprint = log_fingerprint(self.log.path, state["offset"])
+        if fingerprint != state["log"]:  # a new, replaced or rewritten log
+            state.update(offset=0, line=1, buckets={})
         window_start = utc_now() - timedelta(seconds=BUCKET_WINDOW_S)
         since = window_start.isoformat(timespec="milliseconds")
         reader = self.log.read(state["offset"], state["line"], since)
         buckets = state["buckets"]
         for _, record in reader:
-            try:
-                started = datetime.fromisoformat(record["timestamp"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if started >= window_start:
+            started = utc_moment(record.get("timestamp"))
+            if started is not None and started >= window_start:
                 add_to_bucket(buckets, started.timestamp(), record)
         cutoff = window_start.timestamp() - BUCKET_S
         state.update(
             offset=reader.offset,
             line=reader.line,
-            head=head,
+            log=log_fingerprint(self.log.path, reader.offset),
             buckets={
                 key: value for key, value in buckets.items() if int(key) >= cutoff
             },
         )
 
     def _save(self, state: dict) -> None:
-        temporary = f"{self.state_path}.{self.owner}.tmp"
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(state, f)
-        os.replace(temporary, self.state_path)
+        import contextlib
+        import threading
+
+        temporary = f"{self.state_path}.{self.owner}-{threading.get_ident()}.tmp"
+        try:
+            with open(temporary, "w", encoding="utf-8") as f:
+                f.write(to_json(state))
+            os.replace(temporary, self.state_path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+            raise LogWriteError(
+                f"could not update {self.state_path} ({exc.strerror or exc}); the"
+                " log itself is complete"
+            ) from None
 
 
 def add_to_bucket(buckets: dict, started_s: float, record: dict) -> None:
     """Count one record in the 15-minute bucket of the moment it started.
 
+    A bucket is [USD spent, calls, calls with no known cost, USD of those
+    counted at their reservation]: a call whose cost is unknown spent at
+    most what it reserved, so the budget counts that much.
+
     >>> buckets = {}
     >>> add_to_bucket(buckets, 1800.5, {"total_cost": Decimal("0.25")})
-    >>> add_to_bucket(buckets, 2000, {"total_cost": None, "prompt_tokens": 9})
+    >>> add_to_bucket(buckets, 2000, {"total_cost": None, "prompt_tokens": 9,
+    ...                               "reserved_cost": Decimal("0.5")})
     >>> buckets
-    {'1800': ['0.25', 2, 1]}
+    {'1800': ['0.75', 2, 1, '0.5']}
     """
     key = str(int(started_s // BUCKET_S * BUCKET_S))
-    usd, calls, unpriced = buckets.get(key, ["0", 0, 0])
-    cost = record.get("total_cost")
-    if cost is not None:
-        usd = plain(Decimal(usd) + Decimal(cost))
-    elif record.get("prompt_tokens") is not None:
+    usd, calls, unpriced, assumed = buckets.get(key, ["0", 0, 0, "0"])
+    cost, reserved = record.get("total_cost"), record.get("reserved_cost")
+    if is_plausible_usd(cost):
+        usd = plain(EXACT.add(Decimal(usd), Decimal(cost)))
+    elif record.get("prompt_tokens") is not None or cost is not None:
         unpriced += 1
-    buckets[key] = [usd, calls + 1, unpriced]
+        if is_plausible_usd(reserved):
+            usd = plain(EXACT.add(Decimal(usd), Decimal(reserved)))
+            assumed = plain(EXACT.add(Decimal(assumed), Decimal(reserved)))
+    buckets[key] = [usd, calls + 1, unpriced, assumed]
 
 
-def _file_head(path: str) -> str:
-    """The first bytes of a file, which tell one log from another."""
+def log_fingerprint(path: str, offset: int) -> list:
+    """What tells a log from another: its first bytes, the bytes just before
+    `offset` (where reading stopped), and its inode."""
     try:
         with open(path, "rb") as f:
-            return f.read(128).decode("latin-1")
-    except FileNotFoundError:
-        return ""
+            head = f.read(128)
+            f.seek(max(0, offset - 64))
+            before = f.read(min(offset, 64))
+            inode = os.fstat(f.fileno()).st_ino
+    except OSError:
+        return ["", "", 0]
+    return [head.decode("latin-1"), before.decode("latin-1"), inode]
+
+
+def valid_budget_state(state: object) -> bool:
+    """Check a state file's contents before the budget trusts them."""
+    if not isinstance(state, dict) or state.get("format") != 2:
+        return False
+    offset, line, log = state.get("offset"), state.get("line"), state.get("log")
+    if not (_is_count(offset) and _is_count(line) and line >= 1):
+        return False
+    if not (isinstance(log, list) and len(log) == 3):
+        return False
+    buckets, reservations = state.get("buckets"), state.get("reservations")
+    if not (isinstance(buckets, dict) and isinstance(reservations, dict)):
+        return False
+    for key, bucket in buckets.items():
+        if not key.isdigit() or not isinstance(bucket, list) or len(bucket) != 4:
+            return False
+        usd, calls, unpriced, assumed = bucket
+        if not all(_is_usd_text(v) for v in (usd, assumed)):
+            return False
+        if not (_is_count(calls) and _is_count(unpriced)):
+            return False
+    return all(
+        re.fullmatch(r"\d+-[0-9a-f]{8}/\d+", name) and _is_usd_text(usd)
+        for name, usd in reservations.items()
+    )
+
+
+def _is_usd_text(text: object) -> bool:
+    from decimal import InvalidOperation
+
+    try:
+        return isinstance(text, str) and is_plausible_usd(Decimal(text))
+    except InvalidOperation:
+        return False
+
+
+def utc_moment(timestamp: object) -> datetime | None:
+    """Read an ISO timestamp; one without an offset is taken to be UTC."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(str(timestamp))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def prompt_bytes_bound(messages: list[dict[str, str]]) -> int:
@@ -2133,11 +2297,13 @@ def read_jobs(args: argparse.Namespace, settings: Settings) -> list[Job]:
     name = source or "stdin"
     text = decode_input(data, name)
     input_format = args.input_format or guess_input_format(source, text)
-    jobs = (
-        jobs_from_jsonl(text, name, settings)
-        if input_format == "jsonl"
-        else jobs_from_lines(text, settings)
-    )
+    if input_format == "whole":
+        jobs = [Job(text.strip(), settings.model, settings.max_tokens, 1)]
+        jobs = jobs if text.strip() else []
+    elif input_format == "jsonl":
+        jobs = jobs_from_jsonl(text, name, settings)
+    else:
+        jobs = jobs_from_lines(text, settings)
     if not jobs:
         where = "on stdin" if source is None else f"in {source}"
         raise ConfigError(f"no prompts {where}: give one per line, or pass a prompt")
@@ -2188,8 +2354,6 @@ def input_lines(text: str) -> Iterator[tuple[int, str]]:
     >>> list(input_lines("first\\r\\n\\r\\n  \\nsecond\\rthird\\n"))
     [(1, 'first'), (4, 'second'), (5, 'third')]
     """
-    import re
-
     for number, line in enumerate(re.split(r"\r\n|\r|\n", text), 1):
         if line.strip():
             yield number, line
@@ -2225,6 +2389,7 @@ def jobs_from_jsonl(text: str, name: str, settings: Settings) -> list[Job]:
             jobs.append(job)
         else:
             warn(f"{name} line {number}: {job}; skipped")
+            settings.skipped_lines += 1
     return jobs
 
 
@@ -2277,6 +2442,7 @@ class Settings:
         self.timeout_s: float = args.timeout
         self.retries: int = args.retries
         self.no_content: bool = args.no_content
+        self.skipped_lines = 0  # input lines that could not be read
         self.json_out: bool = args.json
         self.verbose: bool = args.verbose
         self.pricing_path: str = args.pricing or DEFAULT_PRICING_PATH
@@ -2286,7 +2452,10 @@ class Settings:
         self.zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
         self.budget_alert_pct: Decimal = args.budget_alert
         self.stream: bool = args.stream
-        self.cache_dir = (args.cache_dir or default_cache_dir()) if args.cache else None
+        wants_cache = args.cache or args.cache_dir is not None
+        self.cache_dir = (
+            (args.cache_dir or default_cache_dir()) if wants_cache else None
+        )
         self.concurrency: int = args.concurrency or DEFAULT_CONCURRENCY
         if self.stream and (args.concurrency or 1) > 1:
             raise ConfigError(
@@ -2381,7 +2550,7 @@ def load_dotenv_file() -> str:
     return path
 
 
-def usage_line(record: dict) -> str:
+def usage_line(record: dict, table: str = "pricing.json") -> str:
     """The one-line summary of a call for stderr.
 
     >>> usage_line({"prompt_tokens": 15, "completion_tokens": 150,
@@ -2397,7 +2566,7 @@ def usage_line(record: dict) -> str:
         return f"{counts}, Cost: unknown"
     source = {
         "reported": "billed by OpenRouter",
-        "pricing": "from pricing.json",
+        "pricing": f"from {table}",
         "cache": "answered from the local cache",
     }
     note = source[record["cost_source"]]
@@ -2545,6 +2714,9 @@ class Runner:
                     self.say(f"track_usage: error: {exc}")
                 self.halt(str(exc), EXIT_BUDGET)
                 return Outcome(job)
+            if self.stop.is_set():  # stopped while this job waited for room
+                self.budget.release(reservation)
+                return Outcome(job)
         try:
             record, reply, problem = self.send(job, payload)
         except Exception as exc:  # a bug must not lose a call that may be billed
@@ -2684,6 +2856,7 @@ class Runner:
         return without_content(record) if self.settings.no_content else record
 
     def print_text(self, text: str) -> None:
+        """Print a piece of a streamed reply as it arrives."""
         if not self.settings.json_out:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -2691,6 +2864,7 @@ class Runner:
     def note_retry(
         self, job: Job, attempt: int, problem: ApiError, wait_s: float
     ) -> None:
+        """Show a failed attempt and the wait before the next one (-v)."""
         if self.settings.verbose:
             where = f"{job.ref}: " if job.ref else ""
             self.say(
@@ -2736,9 +2910,12 @@ class Runner:
                 + no_price_message(model, self.settings.pricing_path)
             )
         if not self.settings.json_out:
-            self.say(where + usage_line(record))
+            self.say(
+                where + usage_line(record, os.path.basename(self.settings.pricing_path))
+            )
 
     def count(self, record: dict) -> None:
+        """Add a call's tokens and cost to the run's totals."""
         self.tokens[0] += record["prompt_tokens"] or 0
         self.tokens[1] += record["completion_tokens"] or 0
         if record["total_cost"] is not None:
@@ -2755,6 +2932,8 @@ class Runner:
         )
         if self.unpriced:
             done += f" ({self.unpriced} unpriced call(s) not included)"
+        if self.settings.skipped_lines:
+            done += f"; {self.settings.skipped_lines} input line(s) skipped"
         lines = [done]
         if self.stop_reason:
             lines.append(f"Stopped: {self.stop_reason}")
@@ -2792,8 +2971,11 @@ def progress_bar(total: int) -> object | None:
 
 
 def skip_logged(jobs: list[Job], log: LogFile, system: str | None) -> list[Job]:
-    """Drop the jobs that already have an ok record for the same model and prompt."""
-    done = set()
+    """Drop the jobs that already have an ok record for the same model and prompt
+    (a prompt given three times and logged once is sent twice more)."""
+    from collections import Counter
+
+    done: Counter = Counter()
     for _, record in log.read():
         if record.get("status") != "ok":
             continue
@@ -2801,12 +2983,14 @@ def skip_logged(jobs: list[Job], log: LogFile, system: str | None) -> list[Job]:
         if fingerprint is None and record.get("prompt") is not None:
             messages = build_messages(record["prompt"], record.get("system"))
             fingerprint = prompt_hash(messages)
-        done.add((record.get("model"), fingerprint))
-    todo = [
-        job
-        for job in jobs
-        if (job.model, prompt_hash(build_messages(job.prompt, system))) not in done
-    ]
+        done[(record.get("model"), fingerprint)] += 1
+    todo = []
+    for job in jobs:
+        key = (job.model, prompt_hash(build_messages(job.prompt, system)))
+        if done[key]:
+            done[key] -= 1
+        else:
+            todo.append(job)
     if len(todo) < len(jobs):
         print(
             f"Resuming: {len(jobs) - len(todo)} prompt(s) already logged as ok,"
@@ -2839,6 +3023,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             return EXIT_OK
     budget = None
     if settings.daily_budget is not None:
+        warn_of_other_default_log(log)
         budget = Budget(
             log, settings.daily_budget, settings.zone, settings.budget_alert_pct
         )
@@ -2909,7 +3094,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
     path, log_format = resolve_log(args.log_file, args.log_format)
     limit = resolve_daily_budget(args.daily_budget)
     zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
-    spend, reserved = Budget(LogFile(path, log_format), limit, zone).today()
+    log = log_to_read(path, log_format)
+    spend, reserved = Budget(log, limit, zone).today()
     remaining = None if limit is None else max(Decimal(0), limit - spend.spent)
     if args.json:
         print(
@@ -2922,6 +3108,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
                     "remaining": remaining,
                     "calls": spend.calls,
                     "unpriced_calls": spend.unpriced,
+                    "unpriced_counted_as_reserved": spend.assumed,
                     "reserved": reserved,
                 }
             )
@@ -2930,7 +3117,12 @@ def cmd_budget(args: argparse.Namespace) -> int:
     print(f"Day:        {spend.day} ({zone_name(zone)})")
     print(f"Spent:      {money(spend.spent)} in {spend.calls:,} call(s)")
     if spend.unpriced:
-        print(f"Unpriced:   {spend.unpriced:,} call(s) with no known cost, not counted")
+        counted = (
+            f"; {money(spend.assumed)} of the spend is their reservations"
+            if spend.assumed
+            else ", not counted"
+        )
+        print(f"Unpriced:   {spend.unpriced:,} call(s) with no known cost{counted}")
     if limit is None:
         print(f"Limit:      none (set --daily-budget or {ENV_DAILY_BUDGET})")
     else:
@@ -2976,7 +3168,7 @@ REPORT_LINE = (
     + _COUNT
     + rb', "reasoning_tokens": '
     + _COUNT
-    + rb', "total_cost": ([\d.]+|null), "saved_cost": (?:[\d.]+|null),'
+    + rb', "total_cost": (\d+(?:\.\d+)?|null), "saved_cost": (?:\d+(?:\.\d+)?|null),'
     rb' "token_source": (?:"(\w+)"|null), "prompt_tokens_estimated": '
     + _COUNT
     + rb', "completion_tokens_estimated": '
@@ -3020,13 +3212,12 @@ class Report:
 
     def read(self, log: LogFile) -> Report:
         """Add up every record of a log (JSONL fast, CSV and older lines slower)."""
-        import re
-
         if not os.path.exists(log.path):
             return self
         if log.format == "csv":
-            for _, record in log.read():
-                self._add_spans(self._spans_of([record]))
+            for number, record in log.read():
+                where = lambda n=number: f"{log.path} line {n}"  # noqa: E731
+                self._add_spans(self._spans_of([record], where))
             return self
         match = re.compile(REPORT_LINE).match
         numbers = LineNumbers(log.path)
@@ -3053,30 +3244,39 @@ class Report:
             # be skipped with a warning.
             whole = block[line_end - 1 : line_end] == b"}"
             found = match(block, pos, line_end) if whole else None
-            if found is None:
-                decoded = _decoded_line(block[pos:line_end], lambda at=pos: where(at))
-                extra = self._spans_of(decoded)
-                for key, more in extra.items():
-                    spans.setdefault(key, []).extend(more)
-            else:
+            if found is not None:
                 stamp, model, used, status, hit, span, cost, source = found.groups()
                 day = day_of_hour(stamp[:13]) or self._day(stamp)
-                key = (day, used or model, status, hit, source, cost == b"null")
-                spans.setdefault(key, []).append(span)
+                if day is not None:
+                    key = (day, used or model, status, hit, source, cost == b"null")
+                    spans.setdefault(key, []).append(span)
+                    pos = line_end + 1
+                    continue
+            # Any other line is decoded in full, and skipped with a warning when
+            # it is not a record a call can have.
+            here = lambda at=pos: where(at)  # noqa: E731
+            extra = self._spans_of(_decoded_line(block[pos:line_end], here), here)
+            for key, more in extra.items():
+                spans.setdefault(key, []).extend(more)
             pos = line_end + 1
         return spans
 
-    def _spans_of(self, records: list[dict]) -> dict[tuple, list[bytes]]:
-        """The same groups for decoded records (CSV, or lines of older versions)."""
+    def _spans_of(
+        self, records: list[dict], where: Callable[[], str]
+    ) -> dict[tuple, list[bytes]]:
+        """The same groups for decoded records (CSV, or lines of older versions);
+        a record with numbers that cannot be right is skipped with a warning."""
         spans: dict[tuple, list[bytes]] = {}
         for record in records:
             stamp = utc_minute(record.get("timestamp"))
-            if stamp is None:
+            day = None if stamp is None else self._day(stamp)
+            if day is None or not report_numbers_ok(record):
+                warn(f"{where()} has a timestamp or numbers no call can have; skipped")
                 continue
             model = record.get("model_used") or record.get("model") or "unknown"
             key = (
-                self._day(stamp),
-                str(model).encode(),
+                day,
+                str(model).encode(errors="replace"),
                 str(record.get("status")).encode(),
                 json.dumps(record.get("cache_hit")).encode(),
                 str(record.get("token_source") or "").encode() or None,
@@ -3086,28 +3286,32 @@ class Report:
             spans.setdefault(key, []).append(record_json(numbers)[1:-1].encode())
         return spans
 
-    def _day(self, stamp: bytes) -> bytes:
-        """The day, in the report's zone, of a UTC minute such as 2026-12-04T16:15."""
+    def _day(self, stamp: bytes) -> bytes | None:
+        """The day, in the report's zone, of a UTC minute such as 2026-12-04T16:15
+        (None when there is no such minute)."""
         from datetime import datetime, timedelta
 
         hour = stamp[:13]
-        start = datetime.fromisoformat(hour.decode() + ":00+00:00")
+        try:
+            start = datetime.fromisoformat(stamp.decode() + ":00+00:00")
+        except ValueError:
+            return None
+        start = start.replace(minute=0)
         first = start.astimezone(self.zone).date()
         last = (start + timedelta(minutes=59)).astimezone(self.zone).date()
         if first == last:  # midnight is not in this hour: cache it
             self._hour_days[hour] = str(first).encode()
             return self._hour_days[hour]
-        minute = datetime.fromisoformat(stamp.decode() + ":00+00:00")
+        minute = start.replace(minute=int(stamp[14:16]))
         return str(minute.astimezone(self.zone).date()).encode()
 
     def _add_spans(self, spans: dict[tuple, list[bytes]]) -> None:
         """Sum each group's spans (in C, a column at a time) into the totals."""
         import operator
-        import re
 
         numbers = re.compile(SPAN_NUMBERS)
         for (day, model, status, hit, source, unpriced), group in spans.items():
-            key = self._group_key(day.decode(), model.decode())
+            key = self._group_key(day.decode(), model.decode(errors="replace"))
             if key is None:
                 continue
             # An unknown count adds 0; an unknown estimate (-1) is left out.
@@ -3120,7 +3324,8 @@ class Report:
                 totals[:] = map(operator.add, totals, sums)
             if source == b"api":
                 estimated = [list(map(int, column)) for column in columns[6:]]
-                entry = self.estimates.setdefault(model.decode(), [0, 0.0, 0.0] * 2)
+                name = model.decode(errors="replace")
+                entry = self.estimates.setdefault(name, [0, 0.0, 0.0] * 2)
                 add_estimates_error(entry, counts[:2], estimated)
 
     def _group_key(self, day: str, model: str) -> tuple | None:
@@ -3262,15 +3467,21 @@ class LineNumbers:
 
 def utc_minute(timestamp: object) -> bytes | None:
     """The UTC minute of an ISO timestamp, such as b"2026-12-04T16:15"."""
-    from datetime import datetime, timezone
+    from datetime import timezone
 
-    try:
-        moment = datetime.fromisoformat(str(timestamp))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
+    moment = utc_moment(timestamp)
+    if moment is None:
         return None
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M").encode()
+
+
+def report_numbers_ok(record: dict) -> bool:
+    """Whether a record's counts and amounts are ones a call can have."""
+    counts = (record.get(name) for name in SPAN_FIELDS if name.endswith("_tokens"))
+    amounts = (record.get(name) for name in ("total_cost", "saved_cost"))
+    return all(value is None or _is_count(value) for value in counts) and all(
+        value is None or is_plausible_usd(value) for value in amounts
+    )
 
 
 def report_rows(report: Report) -> list[dict]:
@@ -3387,15 +3598,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print the log's totals, grouped and filtered."""
     load_dotenv_file()
     zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
-    path, log_format = resolve_log(args.log_file, args.log_format)
+    log = log_to_read(args.log_file, args.log_format)
     report = Report(args.by, zone, args.since or "", args.until or "", args.model or "")
-    print_report(report.read(LogFile(path, log_format)), args.format)
+    print_report(report.read(log), args.format)
     return EXIT_OK
+
+
+def log_to_read(log_file: str | None, log_format: str | None) -> LogFile:
+    """The log to read, with a warning when it does not exist yet."""
+    log = LogFile(*resolve_log(log_file, log_format))
+    if not os.path.exists(log.path):
+        warn(f"there is no log at {log.path} yet: nothing has been logged there")
+    elif not os.path.isfile(log.path):
+        raise ConfigError(
+            f"the log {log.path} is not a file; choose one with --log-file"
+        )
+    elif log.format == "csv":
+        with open(log.path, "rb") as f:
+            log._csv_header(f)  # refuses a CSV file that is not a track_usage log
+    warn_of_other_default_log(log)
+    return log
+
+
+def warn_of_other_default_log(log: LogFile) -> None:
+    """Say so when the default log of the other format holds calls too: a
+    budget or a report counts only one log."""
+    other = f"{DEFAULT_LOG_STEM}.{'csv' if log.format == 'jsonl' else 'jsonl'}"
+    if log.path == f"{DEFAULT_LOG_STEM}.{log.format}" and os.path.exists(other):
+        warn(f"{other} holds calls too; only {log.path} is counted here")
 
 
 def cmd_chart(args: argparse.Namespace) -> int:
     """Draw daily cost by model and daily tokens, as a PNG or an HTML page."""
-    from datetime import timedelta
+    import io
+    from datetime import date, timedelta
 
     load_dotenv_file()
     try:
@@ -3405,19 +3641,24 @@ def cmd_chart(args: argparse.Namespace) -> int:
             "chart needs matplotlib: pip install -r requirements-optional.txt"
         ) from None
     zone = load_zone(args.timezone or os.environ.get(ENV_TIMEZONE))
-    log = LogFile(*resolve_log(args.log_file, args.log_format))
-    today = day_window(utc_now(), zone)[0]
-    days = [today - timedelta(days=n) for n in reversed(range(args.days))]
-    window = {"since": str(days[0]), "until": str(today)}
+    picture = os.path.splitext(args.out)[1].lower().lstrip(".")
+    if picture not in CHART_FORMATS:
+        raise ConfigError(
+            f"chart writes {', '.join(CHART_FORMATS)} files; {args.out} is none"
+        )
+    log = log_to_read(args.log_file, args.log_format)
+    today = args.until or str(day_window(utc_now(), zone)[0])
+    days = [date.fromisoformat(today) - timedelta(days=n) for n in range(args.days)][
+        ::-1
+    ]
+    window = {"since": str(days[0]), "until": today}
     report = Report(("day", "model"), zone, **window).read(log)
     series = chart_series(report, days)
     budget = resolve_daily_budget(args.daily_budget)
     unpriced = report.total[REPORT_COLUMNS.index("unpriced_calls")]
     if unpriced:
         warn(f"{unpriced:,} call(s) with no known cost are not in the cost bars")
-    if args.out.lower().endswith((".html", ".htm")):
-        import io
-
+    if picture in ("html", "htm"):
         png = io.BytesIO()
         draw_chart_png(days, *series, budget, zone_name(zone), png)
         table = Report(("day",), zone, **window).read(log)
@@ -3425,12 +3666,22 @@ def cmd_chart(args: argparse.Namespace) -> int:
             {k: format_cell(v) for k, v in row.items()} for row in report_rows(table)
         ]
         page = chart_html_page(png.getvalue(), chart_title(days, zone), rows)
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(page)
+        write_output(args.out, page.encode())
     else:
-        draw_chart_png(days, *series, budget, zone_name(zone), args.out)
+        picture_file = io.BytesIO()
+        draw_chart_png(days, *series, budget, zone_name(zone), picture_file, picture)
+        write_output(args.out, picture_file.getvalue())
     print(f"Wrote {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def write_output(path: str, data: bytes) -> None:
+    """Write a file the user asked for, or say clearly why it cannot be."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def chart_series(report: Report, days: list[date]) -> tuple[dict, list[int], list[int]]:
@@ -3448,9 +3699,11 @@ def chart_series(report: Report, days: list[date]) -> tuple[dict, list[int], lis
 
 
 def chart_title(days: list[date], zone: tzinfo | None) -> str:
+    """The chart's title: the days it covers and whose calendar."""
     return f"LLM spend per day, {days[0]} to {days[-1]} ({zone_name(zone)})"
 
 
+CHART_FORMATS = ("png", "svg", "pdf", "html", "htm")
 # The chart shows this many models by cost; the rest are summed as "other".
 CHART_TOP_MODELS = 6
 CHART_NUMBER_CELL = r"^[-+]?\$?[-+]?[\d,]*\.?\d+\s*[%kKMB]?$"
@@ -3531,8 +3784,10 @@ def draw_chart_png(
     budget: Decimal | None,
     zone_name: str,
     target: str | BinaryIO,
+    image_format: str = "png",
 ) -> None:
-    """Draw daily cost (stacked by model) and daily tokens; write a PNG to target."""
+    """Draw daily cost (stacked by model) and daily tokens into `target`, as a
+    png, svg or pdf file."""
     from matplotlib import dates as mdates
     from matplotlib.figure import Figure
 
@@ -3549,14 +3804,19 @@ def draw_chart_png(
     tok_ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     tok_ax.set_xlim(mdates.date2num(days[0]) - 0.6, mdates.date2num(days[-1]) + 0.6)
     fig.suptitle(f"LLM spend per day, {days[0]} to {days[-1]} ({zone_name})")
-    fig.savefig(target, format="png", metadata={"Software": None})
+    # No software version or date in the file: the same data, the same bytes.
+    stamp = {
+        "png": {"Software": None},
+        "svg": {"Date": None},
+        "pdf": {"CreationDate": None},
+    }
+    fig.savefig(target, format=image_format, metadata=stamp[image_format])
     fig.clear()
 
 
 def _cell(text: str) -> str:
     """Return one escaped table cell, right-aligned when it looks numeric."""
     import html
-    import re
 
     cls = ' class="num"' if re.match(CHART_NUMBER_CELL, text.strip()) else ""
     return f"<td{cls}>{html.escape(text)}</td>"
@@ -3607,6 +3867,8 @@ def cmd_pricing(args: argparse.Namespace) -> int:
     """Show the price table, or rewrite it from OpenRouter's model list."""
     load_dotenv_file()
     path = args.pricing or DEFAULT_PRICING_PATH
+    if args.action is None:
+        raise ConfigError("say what to do: pricing show [MODEL ...], or pricing update")
     if args.action == "show":
         return show_prices(load_pricing(path), args.models)
     base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
@@ -3642,6 +3904,7 @@ def show_prices(table: dict[str, Price], models: list[str]) -> int:
 
 
 def plain_or_dash(value: Decimal | None) -> str:
+    """A price in plain notation, or - when there is none."""
     return "-" if value is None else plain(value)
 
 
@@ -3712,14 +3975,17 @@ def prices_from_models_list(models: list) -> tuple[dict[str, dict], list[str]]:
     >>> skipped
     ['openrouter/auto (no fixed price)']
     """
-    entries, skipped = {}, []
+    entries: dict[str, dict] = {}
+    skipped = []
     for model in models:
         if not isinstance(model, dict) or not isinstance(model.get("id"), str):
             continue
-        pricing = model.get("pricing") if isinstance(model.get("pricing"), dict) else {}
+        if model["id"] in entries:
+            skipped.append(f"{model['id']} (listed twice; the first is kept)")
+            continue
         try:
-            entry = price_entry(pricing)
-        except (ValueError, ArithmeticError) as exc:
+            entry = price_entry(model.get("pricing"))
+        except (ValueError, ArithmeticError, TypeError) as exc:
             skipped.append(f"{model['id']} ({exc})")
             continue
         if entry is None:
@@ -3729,28 +3995,46 @@ def prices_from_models_list(models: list) -> tuple[dict[str, dict], list[str]]:
     return entries, skipped
 
 
-def price_entry(pricing: dict) -> dict | None:
-    """One table entry from a /models "pricing" object, or None for a router."""
+def price_entry(pricing: object) -> dict | None:
+    """One table entry from a /models "pricing" object, or None for a router
+    (priced "-1"). Raises ValueError for anything that is not a price."""
+    if not isinstance(pricing, dict) or not {"prompt", "completion"} & set(pricing):
+        raise ValueError("no price listed")
     entry = per_1k_prices(pricing)
     if any(value < 0 for value in entry.values()):
         return None
     entry = {"prompt": Decimal(0), "completion": Decimal(0), **entry}
-    if "request" in pricing and Decimal(str(pricing["request"])):
-        entry["request"] = usd_from_list(pricing["request"], scale=0)
-    tiers = [
-        {
-            "min_prompt_tokens": int(override["min_prompt_tokens"]),
-            **per_1k_prices(override),
-        }
-        for override in pricing.get("overrides") or []
-        if isinstance(override, dict) and "min_prompt_tokens" in override
-    ]
-    if tiers:
-        entry["tiers"] = tiers
+    if "request" in pricing:
+        fee = usd_from_list(pricing["request"], scale=0)
+        if fee < 0:
+            raise ValueError(f"negative fee per call {pricing['request']!r}")
+        if fee:
+            entry["request"] = fee
+    overrides = pricing.get("overrides") or []
+    if not isinstance(overrides, list):
+        raise ValueError("overrides is not a list")
+    tiers = [tier_entry(o) for o in overrides if isinstance(o, dict)]
+    if any(tiers):
+        entry["tiers"] = [tier for tier in tiers if tier]
     return entry
 
 
+def tier_entry(override: dict) -> dict | None:
+    """A long-context tier from an override, or None for one of another kind
+    (time-of-day prices are not modelled)."""
+    if "min_prompt_tokens" not in override:
+        return None
+    threshold = override["min_prompt_tokens"]
+    if not (_is_count(threshold) and threshold > 0):
+        raise ValueError(f"min_prompt_tokens {threshold!r} is not a token count")
+    prices = per_1k_prices(override)
+    if any(value < 0 for value in prices.values()):
+        raise ValueError("a negative long-context price")
+    return {"min_prompt_tokens": threshold, **prices}
+
+
 def per_1k_prices(pricing: dict) -> dict[str, Decimal]:
+    """The per-token prices of a /models pricing object, as USD per 1K."""
     return {
         ours: usd_from_list(pricing[theirs], scale=3)
         for theirs, ours in MODELS_LIST_PRICES
@@ -3760,7 +4044,14 @@ def per_1k_prices(pricing: dict) -> dict[str, Decimal]:
 
 def usd_from_list(value: object, scale: int) -> Decimal:
     """A price string from the list, times 10**scale, exactly; garbage raises."""
-    amount = Decimal(str(value)).scaleb(scale)
+    from decimal import InvalidOperation
+
+    try:
+        amount = Decimal(str(value)).scaleb(scale)
+    except InvalidOperation:
+        raise ValueError(f"unreadable price {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"unreadable price {value!r}")
     if amount < 0:
         return amount  # "-1" marks a router
     if not is_plausible_usd(amount) or len(amount.as_tuple().digits) > MAX_PRICE_DIGITS:
@@ -3813,46 +4104,63 @@ def price_change(model: str, old: Price, new: Price) -> str:
 def optimize_prompt(text: str) -> str:
     """Shrink a prompt without changing what it says.
 
-    Runs of spaces and tabs inside lines become one space, trailing spaces go,
-    a line repeated right after itself goes, blank lines shrink to one, and
-    JSON spread over lines is written compactly. Fenced code blocks (```) are
-    left byte for byte.
+    Runs of spaces inside lines become one space (indentation and tabs stay),
+    trailing spaces go, a long line repeated right after itself goes, blank
+    lines shrink to one, and JSON that fills lines of its own is written
+    compactly. Code is left byte for byte: fenced blocks (``` or ~~~) and
+    `inline code`.
 
-    >>> text = 'Say   hi.  \\nSay   hi.\\n\\n\\n{\\n  "a": [1,  2]\\n}\\n'
+    NOTE: two trailing spaces that make a Markdown line break go too.
+
+    >>> text = 'Say   hi.  \\n\\n\\n{\\n  "a": [1,  2]\\n}\\n'
     >>> optimize_prompt(text + '```\\nx  =  1\\n```')
     'Say hi.\\n\\n{"a":[1,2]}\\n```\\nx  =  1\\n```'
     """
-    import re
+    pieces, done = [], 0
+    for block in re.finditer(CODE_FENCE, text, re.M | re.S):
+        pieces += [tidy_prose(text[done : block.start()]), block.group()]
+        done = block.end()
+    pieces.append(tidy_prose(text[done:]))
+    return "".join(pieces).strip("\n")
 
-    parts = re.split(r"(^```.*?(?:^```[^\n]*$|\Z))", text, flags=re.M | re.S)
-    tidied = (part if n % 2 else tidy_prose(part) for n, part in enumerate(parts))
-    return "".join(tidied).strip()
+
+# A fenced code block: ``` or ~~~ (or longer), maybe indented, up to the same
+# fence or the end of the text.
+CODE_FENCE = r"^[ \t]*(`{3,}|~{3,}).*?(?:^[ \t]*\1[ \t]*$|\Z)"
 
 
 def tidy_prose(text: str) -> str:
     """The rewrites of optimize_prompt, for text outside code blocks."""
-    import re
-
     text = compact_json_payloads(text)
     # What follows the last newline is the start of the next piece (a code
     # block), not a line of its own.
     ending = "\n" if text.endswith("\n") else ""
     lines: list[str] = []
     for line in text.removesuffix("\n").split("\n"):
-        body = line.lstrip(" \t")
-        line = line[: len(line) - len(body)] + re.sub(r"[ \t]{2,}", " ", body.rstrip())
-        if line and lines and line == lines[-1]:
-            continue  # a line said twice in a row
-        if not line and lines and not lines[-1]:
+        line = squeeze_spaces(line.rstrip(" "))
+        if len(line) >= MIN_REPEATED_LINE and lines and line == lines[-1]:
+            continue  # a sentence said twice in a row
+        if not line.strip() and lines and not lines[-1].strip():
             continue  # a second blank line
         lines.append(line)
     return "\n".join(lines) + ending
 
 
-def compact_json_payloads(text: str) -> str:
-    """Write JSON that starts a line without the whitespace between its tokens."""
-    import re
+def squeeze_spaces(line: str) -> str:
+    """One space for each run of spaces after the indentation, outside
+    `inline code`.
 
+    >>> squeeze_spaces("    a   b  `x  =  1`   c")
+    '    a b `x  =  1` c'
+    """
+    body = line.lstrip(" ")
+    parts = re.split(r"(`[^`]*`)", body)
+    squeezed = (p if n % 2 else re.sub(r" {2,}", " ", p) for n, p in enumerate(parts))
+    return line[: len(line) - len(body)] + "".join(squeezed)
+
+
+def compact_json_payloads(text: str) -> str:
+    """Write JSON that fills lines of its own without the space between tokens."""
     decoder = json.JSONDecoder()
     pieces, done = [], 0
     for start in (m.start(1) for m in re.finditer(r"(?m)^[ \t]*([\[{])", text)):
@@ -3860,12 +4168,12 @@ def compact_json_payloads(text: str) -> str:
             continue
         try:
             end = decoder.raw_decode(text, start)[1]
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        pieces += [
-            text[done:start],
-            re.sub(r'("(?:[^"\\]|\\.)*")|\s+', r"\1", text[start:end]),
-        ]
+        payload = text[start:end]
+        if text[end:].split("\n", 1)[0].strip() or "\n" not in payload:
+            continue  # more text follows on its line, or it is one short line
+        pieces += [text[done:start], re.sub(r'("(?:[^"\\]|\\.)*")|\s+', r"\1", payload)]
         done = end
     return "".join(pieces) + text[done:]
 
@@ -3881,7 +4189,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     optimized = optimize_prompt(original)
     print(optimized)
     counter = Tokenizers().counter(model)
-    before, after = counter.count_text(original), counter.count_text(optimized)
+    before, after = (
+        counter.count_chat(build_messages(text, None)) for text in (original, optimized)
+    )
     line = f"Prompt tokens: {before:,} -> {after:,} ({after - before:+,})"
     line += f" with {counter.tokenizer}"
     price = find_price(load_pricing(args.pricing or DEFAULT_PRICING_PATH, False), model)
@@ -3916,14 +4226,18 @@ class ResponseCache:
 
     def put(self, payload: dict, reply: Reply, booked: Decimal | None) -> None:
         """Keep a reply; a cache that cannot be written is reported once."""
+        import threading
+
         path = self._path(payload)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(f"{path}.{os.getpid()}.tmp", "w", encoding="utf-8") as f:
-                f.write(
-                    to_json({"body": reply.body, "booked": booked}, ensure_ascii=True)
+            temporary = f"{path}.{os.getpid()}-{threading.get_ident()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as f:
+                stored = to_json(
+                    {"body": reply.body, "booked": booked}, ensure_ascii=True
                 )
-            os.replace(f"{path}.{os.getpid()}.tmp", path)
+                f.write(redact(stored))
+            os.replace(temporary, path)
         except OSError as exc:
             if not self._warned:
                 self._warned = True
@@ -3981,6 +4295,8 @@ def compare_models(
         }
         for row in rows
     ]
+    if len(jobs) > 1:
+        print(f"All {len(jobs):,} prompts together:")
     print("\n".join(render_table(shown, list(shown[0]))))
     if any(row["tokenizer_approx"] for row in rows):
         print("~ counted with a stand-in tokenizer: an estimate")
@@ -4076,10 +4392,15 @@ def usd_amount(text: str) -> Decimal:
 
 def percent(text: str) -> Decimal:
     """Parse a percentage from 1 to 100 (for argparse)."""
-    value = usd_amount(text) if text.strip() else Decimal(0)
-    if value > 100:
+    from decimal import InvalidOperation
+
+    try:
+        value = Decimal(text.strip().removesuffix("%"))
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not (value.is_finite() and 0 < value <= 100):
         raise argparse.ArgumentTypeError(
-            f"expected a percentage up to 100, got {text!r}"
+            f"expected a percentage from 1 to 100, got {text!r}"
         )
     return value
 
@@ -4110,10 +4431,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def subcommand_parser(name: str, about: str, *examples: str) -> ArgumentParser:
     """A subcommand's parser, whose --help ends with a few real invocations."""
+    import textwrap
+
     shown = "\n".join(f"  track_usage.py {name} {example}" for example in examples)
     return ArgumentParser(
         prog=f"track_usage.py {name}",
-        description=f"{about}\n\nexamples:\n{shown}",
+        description=f"{textwrap.fill(about, 78)}\n\nexamples:\n{shown}",
         formatter_class=HelpFormatter,
     )
 
@@ -4177,8 +4500,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--input-format",
-        choices=("text", "jsonl"),
-        help="how to read the input (default: jsonl for .jsonl files or when the"
+        choices=("text", "jsonl", "whole"),
+        help="text: a prompt per line; jsonl: an object per line; whole: the"
+        " whole input is one prompt (default: jsonl for .jsonl files or when the"
         ' first line is an object with "prompt", else text)',
     )
     add_call_options(parser)
@@ -4211,7 +4535,8 @@ def add_call_options(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
-        help=f"give up on an attempt after this long (default: {DEFAULT_TIMEOUT_S:g})",
+        help="the longest wait for the server: to connect, and between two pieces"
+        f" of an answer (default: {DEFAULT_TIMEOUT_S:g})",
     )
     parser.add_argument(
         "--concurrency",
@@ -4393,7 +4718,17 @@ def build_chart_parser() -> argparse.ArgumentParser:
         " (default: usage.png)",
     )
     parser.add_argument(
-        "--days", type=positive_int, default=30, metavar="N", help="default: 30"
+        "--days",
+        type=positive_int,
+        default=30,
+        metavar="N",
+        help="how many days to draw, back from --until (default: 30)",
+    )
+    parser.add_argument(
+        "--until",
+        type=iso_date,
+        metavar="DATE",
+        help="the last day to draw, in --timezone (default: today)",
     )
     add_budget_options(parser)
     add_log_options(parser)
@@ -4411,7 +4746,9 @@ def build_pricing_parser() -> argparse.ArgumentParser:
         "show openai/gpt-4o openai/gpt-4o-mini",
         "update",
     )
-    parser.add_argument("action", choices=("show", "update"), help="what to do")
+    parser.add_argument(
+        "action", nargs="?", choices=("show", "update"), help="what to do"
+    )
     parser.add_argument(
         "models", nargs="*", metavar="MODEL", help="models to show (default: all)"
     )

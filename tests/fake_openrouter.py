@@ -95,8 +95,9 @@ def completion(
     return body
 
 
-def canned_reply(request: Seen, number: int = 1) -> Respond:
-    """The default answer: the canned text, and token counts from word counts."""
+def canned_reply(request: Seen, number: int = 1) -> Respond | Stream:
+    """The default answer: the canned text, and token counts from word counts;
+    as server-sent events, word by word, when the request asks for a stream."""
     try:
         payload = request.json()
         words = sum(len(m["content"].split()) for m in payload["messages"])
@@ -114,7 +115,25 @@ def canned_reply(request: Seen, number: int = 1) -> Respond:
         provider="loopback-test-server",
         gen_id=f"gen-loopback-{number}",
     )
+    if payload.get("stream"):
+        return Stream(sse_pieces(body), delay_s=0.02)
     return Respond(body)
+
+
+def sse_pieces(body: dict) -> list[str]:
+    """A completion body as a stream: a keep-alive comment, a chunk per word,
+    then a chunk with the usage, as OpenRouter sends them."""
+    head = {key: body[key] for key in ("id", "model", "provider") if key in body}
+    words = body["choices"][0]["message"]["content"].split(" ")
+    texts = [word if n == 0 else " " + word for n, word in enumerate(words)]
+    chunks = [
+        {**head, "choices": [{"index": 0, "delta": {"content": text}}]}
+        for text in texts
+    ]
+    last = {"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}
+    chunks.append({**head, "choices": [last], "usage": body.get("usage")})
+    events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks]
+    return [": OPENROUTER PROCESSING\n\n", *events, "data: [DONE]\n\n"]
 
 
 class FakeOpenRouter:

@@ -118,7 +118,7 @@ def test_request_fees_missing_prices_and_routers(run, server, tmp_path):
         table["a/only-prompt"].cached_prompt,
     ) == (0, None)
     assert set(table) == {"a/fee", "a/only-prompt"}
-    assert "  skipped a/broken ([<class 'decimal.ConversionSyntax'>])" in result.stdout
+    assert "  skipped a/broken (unreadable price 'cheap')" in result.stdout
 
 
 @pytest.mark.parametrize(

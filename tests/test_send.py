@@ -37,7 +37,7 @@ def test_a_call_prints_the_reply_and_logs_tokens_and_exact_cost(run, server):
     )
     [record] = result.records()
     assert record == {
-        "schema_version": 3,
+        "schema_version": 4,
         "timestamp": record["timestamp"],
         "request_id": "gen-loopback-1",
         "input_line": None,
@@ -75,6 +75,7 @@ def test_a_call_prints_the_reply_and_logs_tokens_and_exact_cost(run, server):
         "cache_hit": False,
         "saved_cost": None,
         "prompt_tokens_unoptimized": None,
+        "reserved_cost": None,
         "prompt_hash": record["prompt_hash"],
     }
     assert len(record["prompt_hash"]) == 64

@@ -114,7 +114,7 @@ def synthetic_call(day: datetime, rng: random.Random, prices: dict) -> dict:
     return record
 
 
-def chart(month: Path) -> None:
+def chart(month: Path, last_day: str) -> None:
     out = ROOT / "docs" / "chart.png"
     out.parent.mkdir(exist_ok=True)
     subprocess.run(
@@ -130,6 +130,8 @@ def chart(month: Path) -> None:
             "30",
             "--daily-budget",
             "0.6",
+            "--until",
+            last_day,
             "--timezone",
             "UTC",
         ],
@@ -139,10 +141,14 @@ def chart(month: Path) -> None:
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     sample_calls()
     month = ROOT / "logs" / "sample_month.jsonl"
-    synthetic_month(month, datetime.now(timezone.utc))
-    chart(month)
+    today = datetime.now(timezone.utc)
+    synthetic_month(month, today)
+    chart(month, str(today.date()))
 
 
 if __name__ == "__main__":
