@@ -1577,7 +1577,7 @@ class LogFile:
         self._header_checked = False
 
     def check_writable(self) -> None:
-        """Create the log's folder, file and lock, or raise ConfigError.
+        """Create the log's folder and file, or raise ConfigError.
 
         Run before any call, so that no money is spent on a call that cannot
         be logged.
@@ -1589,9 +1589,9 @@ class LogFile:
             )
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            with open(self.path, "a+b"):  # fails at once where no file can be made
-                pass
-            with self.lock, open(self.path, "a+b") as f:
+            # No lock yet: importing filelock can wait until the first request
+            # is on its way.
+            with open(self.path, "a+b") as f:
                 if self.format == "csv":
                     self._csv_header(f)
         except OSError as exc:
@@ -2718,13 +2718,10 @@ class Runner:
                 self.budget.release(reservation)
                 return Outcome(job)
         try:
-            record, reply, problem = self.send(job, payload)
+            record, reply = self.send(job, payload)
         except Exception as exc:  # a bug must not lose a call that may be billed
-            record, reply, problem = self.failed_record(job, messages, exc), None, None
+            record, reply = self.failed_record(job, messages, exc), None
             self.halt(record["error"], EXIT_CALL_FAILED)
-        if problem is not None and problem.stops_batch:
-            self.halt(str(problem), EXIT_CALL_FAILED)
-        self.first_answer.set()
         if self.cache and reply is not None and record["status"] == "ok":
             self.cache.put(payload, reply, record["total_cost"])
         return self.log_outcome(job, record, reservation)
@@ -2816,16 +2813,14 @@ class Runner:
         )
         return budget.reserve(need, what, self.stop)
 
-    def send(
-        self, job: Job, payload: dict
-    ) -> tuple[dict, Reply | None, ApiError | None]:
-        """Make the call, with retries, and build its record."""
+    def send(self, job: Job, payload: dict) -> tuple[dict, Reply | None]:
+        """Make the call, with retries; stop the batch when every later call
+        would fail the same way; build the call's record."""
         import time
 
         messages = payload["messages"]
         on_text = self.print_text if self.settings.stream else None
-        record = new_record(job, messages, utc_now())
-        started_s = time.perf_counter()
+        started, started_s = utc_now(), time.perf_counter()
         problem = None
         try:
             reply = call_with_retries(
@@ -2838,9 +2833,14 @@ class Runner:
             partial = exc.partial
             problem = exc
             reply = partial if partial and (partial.text or partial.usage) else None
+        latency_ms = round((time.perf_counter() - started_s) * 1000)
+        if problem is not None and problem.stops_batch:
+            self.halt(str(problem), EXIT_CALL_FAILED)
+        self.first_answer.set()  # this call's outcome is known: the rest may go
         if on_text is not None and not self.settings.json_out:
             print(flush=True)  # end the streamed reply
-        record["latency_ms"] = round((time.perf_counter() - started_s) * 1000)
+        record = new_record(job, messages, started)
+        record["latency_ms"] = latency_ms
         record["response"] = reply.text if reply else None
         self.add_estimates(record, job, messages)
         if reply is not None:
@@ -2848,7 +2848,7 @@ class Runner:
         record["attempts"] = (problem or reply or ApiError("")).attempts
         if problem is not None:
             record.update(status="error", error=str(problem))
-        return record, reply, problem
+        return record, reply
 
     def logged(self, record: dict) -> dict:
         """The record as it goes into the log."""

@@ -248,8 +248,10 @@ def test_prompts_from_stdin_are_sent_one_per_non_blank_line(run, server):
 
     assert result.code == 0
     sent = [r.json()["messages"][0]["content"] for r in server.chat_requests]
-    assert sent == ["first prompt", "second, with comma"]
-    assert [r["prompt"] for r in result.records()] == sent
+    assert sorted(sent) == ["first prompt", "second, with comma"]
+    # logged as the calls finish; each record says where its prompt came from
+    logged = sorted((r["input_line"], r["prompt"]) for r in result.records())
+    assert logged == [(1, "first prompt"), (4, "second, with comma")]
 
 
 def test_a_dash_reads_stdin_too(run, server):
@@ -428,7 +430,8 @@ def test_one_failure_does_not_hide_the_other_calls(run, server):
 
     assert result.code == 1
     assert result.stdout == "fine\n"
-    assert [r["status"] for r in result.records()] == ["error", "ok"]
+    statuses = sorted((r["input_line"], r["status"]) for r in result.records())
+    assert statuses == [(1, "error"), (2, "ok")]
     assert result.stderr_lines[0] == (
         "track_usage: error: line 1: OpenRouter error 400: bad (check the model id"
         " and the parameters)"
