@@ -115,8 +115,8 @@ APPROX_ENCODING = "cl100k_base"
 FALLBACK_TOKENIZER = "utf8_bytes/4"
 FALLBACK_BYTES_PER_TOKEN = 4
 TOKENIZER_LOAD_TIMEOUT_S = 30.0
-# How long a tokenizer load waits for the first request to leave: loading
-# holds the GIL for a while, so it runs while the request is on the wire.
+# Longest wait of a tokenizer load for its moment (see Tokenizers): after
+# that it goes ahead, even if it slows a request down.
 TOKENIZER_HOLD_MAX_S = 2.0
 
 # Retries: exponential backoff with jitter from this base, each wait (also one
@@ -750,17 +750,27 @@ def count_utf8_bytes_per_4(text: str) -> int:
 class Tokenizers:
     """Loads tiktoken encodings once each, in background threads.
 
-    With `start_after`, a load waits until that event is set (by the HTTP
-    client, once the first request is on the wire), because loading an
-    encoding holds the GIL for a while and would otherwise delay the request.
-    An encoding that cannot be loaded is reported once on stderr, and counts
-    fall back to UTF-8 bytes / 4.
+    tiktoken makes an encoding in two steps: it reads the BPE file, in Python
+    that takes turns with the other threads, then builds the encoder in Rust,
+    which holds the GIL for 0.1-0.2 s so that no other thread runs at all.
+    Each step can be told to wait for an event, so that it runs while
+    requests are on the wire instead of delaying one: reading waits for
+    `read_after`, building for `build_after`. Asking for a counter lets both
+    go ahead at once, unless the caller passes `wait=True`: then it relies on
+    the owner of the events to set them (each wait ends after
+    TOKENIZER_HOLD_MAX_S anyway). An encoding that cannot be loaded is
+    reported once on stderr, and counts fall back to UTF-8 bytes / 4.
     """
 
-    def __init__(self, start_after: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        read_after: threading.Event | None = None,
+        build_after: threading.Event | None = None,
+    ) -> None:
         import threading
 
-        self._start_after = start_after
+        self._read_after = read_after
+        self._build_after = build_after
         self._lock = threading.Lock()
         self._loads: dict[str, tuple[threading.Event, dict]] = {}
 
@@ -768,12 +778,14 @@ class Tokenizers:
         """Start loading the encoding a model needs, without waiting for it."""
         self._load(encoding_for_model(model)[0])
 
-    def counter(self, model: str) -> TokenCounter:
+    def counter(self, model: str, wait: bool = False) -> TokenCounter:
         """Return a counter for a model, waiting for its encoding if needed."""
         name, exact = encoding_for_model(model)
         done, result = self._load(name)
-        if self._start_after is not None:
-            self._start_after.set()  # needed now: no more waiting for a request
+        if not wait:
+            for event in (self._read_after, self._build_after):
+                if event is not None:
+                    event.set()  # needed now: no more waiting for a request
         if not done.wait(TOKENIZER_LOAD_TIMEOUT_S):
             result.setdefault("error", f"not loaded in {TOKENIZER_LOAD_TIMEOUT_S:g} s")
         if "count" in result:
@@ -801,18 +813,41 @@ class Tokenizers:
             return self._loads[name]
 
     def _run_load(self, name: str, done: threading.Event, result: dict) -> None:
-        if self._start_after is not None:
-            self._start_after.wait(TOKENIZER_HOLD_MAX_S)
+        if self._read_after is not None:
+            self._read_after.wait(TOKENIZER_HOLD_MAX_S)
         try:
-            import tiktoken
-
-            result["count"] = _plain_text_counter(tiktoken.get_encoding(name))
+            parts = read_encoding(name)
+            if self._build_after is not None:
+                self._build_after.wait(TOKENIZER_HOLD_MAX_S)
+            result["count"] = _plain_text_counter(build_encoding(name, parts))
         # tiktoken reports a failed download or a bad cache file in many ways
         # (requests errors, ValueError, OSError): each only means "no encoding".
         except Exception as exc:
             result["error"] = connection_problem(exc)
         finally:
             done.set()
+
+
+def read_encoding(name: str) -> dict | None:
+    """Read an encoding's BPE file (downloading it if it is not cached).
+
+    Returns the arguments of tiktoken.Encoding, from the constructors that
+    tiktoken's own plugin module registers, or None when that module does
+    not have the name (then tiktoken.get_encoding does both steps).
+    """
+    try:
+        from tiktoken_ext.openai_public import ENCODING_CONSTRUCTORS
+    except ImportError:  # a tiktoken laid out otherwise
+        return None
+    constructor = ENCODING_CONSTRUCTORS.get(name)
+    return constructor() if constructor else None
+
+
+def build_encoding(name: str, parts: dict | None) -> tiktoken.Encoding:
+    """Build an encoding from what read_encoding returned."""
+    import tiktoken
+
+    return tiktoken.Encoding(**parts) if parts else tiktoken.get_encoding(name)
 
 
 def _plain_text_counter(encoding: tiktoken.Encoding) -> Callable[[str], int]:
@@ -1066,20 +1101,21 @@ class OpenRouterClient:
     def chat(
         self,
         payload: dict,
-        sent: threading.Event | None = None,
+        on_sent: Callable[[], None] | None = None,
         on_text: Callable[[str], None] | None = None,
     ) -> Reply:
         """Send one chat completion and return its reply, or raise ApiError.
 
-        `sent` is set once the request body has been handed to the socket.
-        With `on_text` the reply is streamed, and each piece of text is passed
-        to it as it arrives.
+        `on_sent` is called once, when the request body has been handed to
+        the socket (or the attempt failed before that). With `on_text` the
+        reply is streamed, and each piece of text is passed to it as it
+        arrives.
         """
         import requests
 
         url = f"{self.base_url}/chat/completions"
         payload = {**payload, "stream": True} if on_text else payload
-        body = _BodyThatSignals(json.dumps(payload).encode(), sent)
+        body = _BodyThatSignals(json.dumps(payload).encode(), on_sent)
         try:
             response = self._session().post(
                 url,
@@ -1110,8 +1146,7 @@ class OpenRouterClient:
                 ) from None
             raise ApiError(f"no answer from {url}: {problem}", retryable=True) from None
         finally:
-            if sent is not None:
-                sent.set()
+            body.signal()
 
     def _session(self) -> requests.Session:
         # A requests session is not thread-safe: each thread gets its own.
@@ -1334,24 +1369,30 @@ def connection_problem(exc: Exception) -> str:
 
 
 class _BodyThatSignals:
-    """A request body that sets an event once the HTTP client has read all of it.
+    """A request body that calls back once the HTTP client has read all of it.
 
     That is when the request is on the wire, and a background tokenizer load
-    may start without slowing it down.
+    may go on without slowing it down.
     """
 
-    def __init__(self, data: bytes, sent: threading.Event | None) -> None:
+    def __init__(self, data: bytes, on_sent: Callable[[], None] | None) -> None:
         import io
 
         self._buffer = io.BytesIO(data)
-        self._sent = sent
+        self._on_sent = on_sent
         self.len = len(data)  # lets requests send a Content-Length
 
     def read(self, size: int = -1) -> bytes:
         chunk = self._buffer.read(size)
-        if not chunk and self._sent is not None:
-            self._sent.set()
+        if not chunk:
+            self.signal()
         return chunk
+
+    def signal(self) -> None:
+        """Call back, the first time only."""
+        on_sent, self._on_sent = self._on_sent, None
+        if on_sent is not None:
+            on_sent()
 
     def tell(self) -> int:
         return self._buffer.tell()
@@ -2622,12 +2663,17 @@ class Runner:
         self.tokens = [0, 0]
         self.booked, self.unpriced = Decimal(0), 0
         self.not_sent: list[Job] = []
-        # Without a budget nothing needs counting before the first request
-        # leaves, so the tokenizer loads while it is on the wire.
-        self.sent = threading.Event()
         # Set once the first call's outcome is known: then the rest fan out.
         self.first_answer = threading.Event()
-        self.tokenizers = Tokenizers(start_after=self.sent)
+        # Without a budget nothing needs counting before requests leave, so
+        # the tokenizer reads its file while the first request is on the
+        # wire, and builds its encoder (when no other thread runs) once the
+        # first wave of `concurrency` requests is, or once no more will go.
+        self.first_sent, self.wave_sent = threading.Event(), threading.Event()
+        self.wave_size = 1
+        self.requests_sent = 0
+        self._count_lock = threading.Lock()
+        self.tokenizers = Tokenizers(self.first_sent, self.wave_sent)
         self.cache = ResponseCache(settings.cache_dir) if settings.cache_dir else None
         self.optimized_away = 0
         self._bar = None
@@ -2637,11 +2683,13 @@ class Runner:
         if not self.stop.is_set():
             self.stop_reason, self.exit_code = reason, exit_code
             self.stop.set()
+            self.wave_sent.set()
 
     def run(self, jobs: list[Job]) -> int:
         """Send every job, show each outcome in order, and return the exit code."""
         from concurrent.futures import ThreadPoolExecutor
 
+        self.wave_size = min(self.settings.concurrency, len(jobs))
         for job in jobs:
             self.tokenizers.prefetch(job.model)
         self._bar = progress_bar(len(jobs))
@@ -2666,6 +2714,15 @@ class Runner:
         if self.exit_code == EXIT_OK and self.totals["error"]:
             return EXIT_CALL_FAILED
         return self.exit_code
+
+    def request_sent(self) -> None:
+        """Count a request on the wire (called by the HTTP client)."""
+        with self._count_lock:
+            self.requests_sent += 1
+            sent = self.requests_sent
+        self.first_sent.set()
+        if sent >= self.wave_size:
+            self.wave_sent.set()
 
     def finish_in_flight(self, futures: list, unsent: list[Job]) -> None:
         """After Ctrl-C: wait for calls in flight to be logged, unless pressed again."""
@@ -2767,9 +2824,15 @@ class Runner:
         self.add_estimates(record, job, messages)
         return record
 
-    def add_estimates(self, record: dict, job: Job, messages: list[dict]) -> None:
-        """Record the local estimates, and the prompt's size before --optimize."""
-        counter = self.tokenizers.counter(job.model)
+    def add_estimates(
+        self, record: dict, job: Job, messages: list[dict], wait: bool = False
+    ) -> None:
+        """Record the local estimates, and the prompt's size before --optimize.
+
+        After a request, `wait` lets the tokenizer keep to its moment (see
+        __init__): the wave is on its way, or the batch has stopped.
+        """
+        counter = self.tokenizers.counter(job.model, wait=wait)
         add_estimates(record, counter, messages)
         if job.original is not None:
             original = build_messages(job.original, self.settings.system)
@@ -2824,7 +2887,7 @@ class Runner:
         problem = None
         try:
             reply = call_with_retries(
-                lambda: self.client.chat(payload, self.sent, on_text),
+                lambda: self.client.chat(payload, self.request_sent, on_text),
                 self.settings.retries,
                 self.stop,
                 lambda n, exc, wait_s: self.note_retry(job, n, exc, wait_s),
@@ -2842,7 +2905,7 @@ class Runner:
         record = new_record(job, messages, started)
         record["latency_ms"] = latency_ms
         record["response"] = reply.text if reply else None
-        self.add_estimates(record, job, messages)
+        self.add_estimates(record, job, messages, wait=True)
         if reply is not None:
             add_reply(record, reply, self.prices)
         record["attempts"] = (problem or reply or ApiError("")).attempts

@@ -187,7 +187,7 @@ def check_budget_figures(log: Path, run: Run) -> str:
     records = todays_records(log)
     spent = sum((r["total_cost"] for r in records if r["total_cost"]), Decimal(0))
     if shown["spent"] == spent and shown["calls"] == len(records):
-        return f"agrees with the log: ${spent} in {len(records)} calls today"
+        return f"agree with the log: ${spent} in {len(records)} calls today"
     return (
         f"MISMATCH: budget says ${shown['spent']} in {shown['calls']} calls;"
         f" the log's records from today add up to ${spent} in {len(records)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import track_usage as tu
@@ -67,6 +69,37 @@ def test_other_vendors_are_counted_with_a_marked_approximation():
 def test_completion_estimate_has_no_framing():
     counter = tu.Tokenizers().counter("openai/gpt-4o")
     assert counter.count_text("Hello, world") == 3
+
+
+def test_a_counter_that_may_wait_is_ready_only_once_its_build_is_let_go():
+    read_after, build_after = threading.Event(), threading.Event()
+    tokenizers = tu.Tokenizers(read_after, build_after)
+    counters = []
+    waiter = threading.Thread(
+        target=lambda: counters.append(tokenizers.counter("openai/gpt-4o", wait=True))
+    )
+    waiter.start()
+    read_after.set()
+    waiter.join(1.0)  # the file is read by now, but nothing is built
+    assert waiter.is_alive() and not build_after.is_set()
+    build_after.set()
+    waiter.join(30)
+    assert counters[0].count_text("Hello, world") == 3
+
+
+def test_a_counter_wanted_now_lets_both_steps_go():
+    read_after, build_after = threading.Event(), threading.Event()
+    counter = tu.Tokenizers(read_after, build_after).counter("openai/gpt-4")
+    assert read_after.is_set() and build_after.is_set()
+    assert counter.count_text("Hello, world") == 3
+
+
+def test_an_encoding_unknown_to_the_plugin_is_left_to_tiktoken():
+    assert tu.read_encoding("no_such_base") is None
+    encoding = tu.build_encoding("cl100k_base", None)
+    assert encoding.encode_ordinary(QUANTUM) == tu.build_encoding(
+        "cl100k_base", tu.read_encoding("cl100k_base")
+    ).encode_ordinary(QUANTUM)
 
 
 def test_fallback_counts_utf8_bytes_per_four_rounded_up():
