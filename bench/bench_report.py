@@ -2,8 +2,9 @@
 
 The log is made once by make_big_log.py (1-2 KB prompt and reply per record,
 in the record layout of the current track_usage.py) at
-/tmp/track_usage_bench/big_1m_v3.jsonl, and read once before timing so that
-the page cache is warm. Then, interleaved, each a fresh process:
+/tmp/track_usage_bench/big_1m.jsonl (the log bench_batch.py uses), and read
+once before timing so that the page cache is warm. Then, interleaved, each a
+fresh process:
 
   tool   track_usage.py report --by day,model --format json --timezone UTC
   plain  a Python loop: json.loads every line, sum calls, prompt_tokens,
@@ -32,12 +33,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from bench_batch import Run, measure, median
-from make_big_log import DATA_DIR, write_log
+from make_big_log import DEFAULT_OUT, track_usage, write_log
 
 from common import SCRIPT, bench_env
 
-DEFAULT_LOG = DATA_DIR / "big_1m_v3.jsonl"
-FIRST_LINE = b'{"schema_version": 3, "timestamp":'
+DEFAULT_LOG = DEFAULT_OUT
+FIRST_LINE = f'{{"schema_version": {track_usage.SCHEMA_VERSION}, "timestamp":'.encode()
 JQ = "/usr/bin/jq"
 TOLERANCE = Decimal("1e-9")
 MAX_RSS_BYTES = 200 * 10**6
