@@ -314,8 +314,8 @@ def redact(text: str) -> str:
     """Replace every known secret in a text with ***, and anything that starts
     like one (a secret echoed back, cut short).
 
-    >>> _SECRETS.append("sk-or-v1-0123456789abcdef0123")
-    >>> redact("key sk-or-v1-0123456789abcdef0123 and sk-or-v1-0123456789ab...")
+    >>> _SECRETS.append("sk-or-v1-doctest-0000-not-a-key")
+    >>> redact("key sk-or-v1-doctest-0000-not-a-key and sk-or-v1-doctest-00...")
     'key *** and ***...'
     >>> _SECRETS.pop() and None
     """
